@@ -1,0 +1,1 @@
+"""The command-line clients: guardctl for staff, guard-admin for IT."""

@@ -1,0 +1,96 @@
+"""guardd's own configuration file (TOML): where the rules, state and socket live.
+
+Unknown keys are an error, never ignored: a typo in a security daemon's config must not
+silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from guardd.errors import ErrorCode, GuarddError
+
+DEFAULT_CONFIG = Path("/etc/guardd/guardd.toml")
+DEFAULT_SOCKET = Path("/run/guardd/guardd.sock")
+MAX_CONFIG_BYTES = 1 << 20
+
+_REQUIRED = ("rules", "state_dir", "socket")
+_OPTIONAL = ("admin_uids",)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The daemon's settings, validated."""
+
+    source: Path
+    rules: Path
+    state_dir: Path
+    socket: Path
+    admin_uids: frozenset[int] = frozenset({0})
+
+    @property
+    def audit_log(self) -> Path:
+        """The audit trail's JSON-lines file."""
+        return self.state_dir / "audit.jsonl"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite store."""
+        return self.state_dir / "guardd.db"
+
+
+def load_config(path: Path) -> DaemonConfig:
+    """Read and validate a config file; raise GuarddError(INVALID_CONFIG) with a one-line reason."""
+    data = _read_toml(path)
+    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise _error(path, f"unknown key {unknown[0]!r} (known: {', '.join(_REQUIRED + _OPTIONAL)})")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise _error(path, f"missing key {missing[0]!r}")
+    base = path.parent
+    return DaemonConfig(
+        source=path,
+        rules=_path(path, base, data, "rules"),
+        state_dir=_path(path, base, data, "state_dir"),
+        socket=_path(path, base, data, "socket"),
+        admin_uids=_uids(path, data.get("admin_uids", [0])),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise _error(path, f"cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _error(path, "file is too large to be a config file")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _error(path, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise _error(path, f"not valid TOML: {e}") from None
+
+
+def _path(source: Path, base: Path, data: dict[str, object], key: str) -> Path:
+    value = data[key]
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise _error(source, f"{key!r} must be a non-empty path string")
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _uids(source: Path, value: object) -> frozenset[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value
+    ):
+        raise _error(source, "'admin_uids' must be a list of user ids")
+    return frozenset(value)
+
+
+def _error(path: Path, message: str) -> GuarddError:
+    return GuarddError(ErrorCode.INVALID_CONFIG, f"{path}: {message}")

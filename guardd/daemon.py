@@ -1,0 +1,137 @@
+"""guardd, the root daemon: the composition root and its event loop.
+
+One place builds every part and hands each its collaborators; the loop is asyncio, with
+pyudev's sockets plugged in as readers and the IPC server beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from guardd import __version__
+from guardd.audit import AuditLog, SyslogSink
+from guardd.config import DEFAULT_CONFIG, DaemonConfig, load_config
+from guardd.devices.gate import DeviceGate
+from guardd.devices.sysfs import UsbAuthorizer
+from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
+from guardd.errors import GuarddError
+from guardd.ipc.protocol import Op
+from guardd.ipc.server import IpcServer, Peer
+from guardd.store.db import Store
+from rules import Matcher, RulesError, RuleSet, load_rules
+
+log = logging.getLogger("guardd")
+
+
+class Daemon:
+    """The running guard: sources, gate, store, audit trail and socket, wired once."""
+
+    def __init__(self, config: DaemonConfig, rules: RuleSet) -> None:
+        self.config = config
+        self.store = Store.open(config.database)
+        self.audit = AuditLog.open(config.audit_log, sink=SyslogSink())
+        self.source = UdevSource()
+        self.gate = DeviceGate(
+            Matcher(rules), UsbAuthorizer(), self.audit, self.store, clock=time.time
+        )
+        self.server = IpcServer(config.socket, config.admin_uids)
+        self._stop = asyncio.Event()
+        self._rules_summary = _summary(rules)
+
+    async def run(self) -> int:
+        """Run until SIGTERM or SIGINT; never restore a permissive USB default on the way out."""
+        loop = asyncio.get_running_loop()
+        self.audit.append("daemon.started", {"version": __version__, "rules": self._rules_summary})
+        self.source.start()
+        self.gate.start(self.source.present_usb(), self.source.present_block())
+        for fd in self.source.filenos():
+            loop.add_reader(fd, self._on_events)
+        self._register()
+        await self.server.start()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        log.info("guardd %s ready on %s", __version__, self.config.socket)
+        await self._stop.wait()
+        await self.server.stop()
+        self.audit.append("daemon.stopped", {})
+        self.audit.close()
+        self.store.close()
+        return 0
+
+    def _on_events(self) -> None:
+        for event in self.source.drain():
+            if isinstance(event, UsbEvent):
+                self.gate.usb_event(event)
+            elif isinstance(event, BlockEvent):
+                self.gate.block_event(event)
+            elif isinstance(event, Resync):
+                self.audit.append("daemon.resync", {"reason": event.reason})
+                self.gate.resync(self.source.present_usb(), self.source.present_block())
+
+    def reload(self) -> dict[str, object]:
+        """Load the rules again; a broken file keeps the last good rules and says so."""
+        try:
+            rules = load_rules(self.config.rules)
+        except RulesError as e:
+            problems = [str(p) for p in e.problems]
+            self.audit.append("rules.reload_failed", {"problems": problems, "kept": "previous"})
+            log.error("rules not reloaded, keeping the previous ones: %s", problems[:3])
+            return {"reloaded": False, "problems": problems}
+        self._rules_summary = _summary(rules)
+        changed = self.gate.reload(Matcher(rules))
+        self.audit.append("rules.reloaded", {"rules": self._rules_summary, "changed": changed})
+        return {"reloaded": True, "changed": changed}
+
+    def _register(self) -> None:
+        async def hello(peer: Peer, args: dict[str, Any]) -> object:
+            admin = peer.uid in self.config.admin_uids
+            return {"version": __version__, "user": peer.user, "uid": peer.uid, "admin": admin}
+
+        async def devices(peer: Peer, args: dict[str, Any]) -> object:
+            return [state.view() for state in self.gate.devices()]
+
+        async def reload(peer: Peer, args: dict[str, Any]) -> object:
+            return self.reload()
+
+        self.server.register(Op.HELLO, hello)
+        self.server.register(Op.DEVICES, devices)
+        self.server.register(Op.RELOAD, reload)
+
+
+def _summary(rules: RuleSet) -> dict[str, object]:
+    return {"sources": list(rules.sources), "drives": len(rules.drives)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`guardd --config FILE`: exit 2 with one clear line when the config or rules are broken."""
+    parser = argparse.ArgumentParser(prog="guardd", description="USB storage guard daemon")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="guardd.toml")
+    parser.add_argument("--version", action="version", version=f"guardd {__version__}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="guardd: %(message)s", stream=sys.stderr)
+    try:
+        config = load_config(args.config)
+        rules = load_rules(config.rules)
+        daemon = Daemon(config, rules)
+    except GuarddError as e:
+        print(f"guardd: {e}", file=sys.stderr)
+        return 2
+    except RulesError as e:
+        print(f"guardd: refusing to start: the rules are broken\n{e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"guardd: cannot start: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 2
+    return asyncio.run(daemon.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The device gate: judge every USB device and volume, switch it on or off, record why.
+
+Runs in-process without the socket (tests and the demo drive it directly); the daemon feeds it
+events from udev. Enforcement comes first and records after, so the time from uevent to the
+sysfs write stays short.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from guardd.audit import AuditLog
+from guardd.devices.state import DeviceState, VolumeState
+from guardd.devices.sysfs import is_root_hub, read_facts
+from guardd.devices.udev_source import BlockEvent, UsbEvent
+from guardd.store.db import HeldVolume, Store
+from rules.device import DeviceFacts, VolumeFacts, classify
+from rules.matcher import Decision, Matcher, Verdict
+
+_USB_DEVICE_NAME = re.compile(r"[0-9]+-[0-9]+(\.[0-9]+)*")
+
+
+class Authorizer(Protocol):
+    """The switch the gate works (sysfs in production)."""
+
+    def set_authorized(self, sys_path: str, allowed: bool) -> None:
+        """Switch a device on or off."""
+
+    def set_default_deny(self, sys_path: str) -> None:
+        """Keep new devices behind a controller off by default."""
+
+
+FactsReader = Callable[[str], DeviceFacts]
+
+
+class DeviceGate:
+    """Owns the state of every present USB device and the decisions about them."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        authorizer: Authorizer,
+        audit: AuditLog,
+        store: Store,
+        clock: Callable[[], float],
+        read: FactsReader = read_facts,
+    ) -> None:
+        self._matcher = matcher
+        self._authorizer = authorizer
+        self._audit = audit
+        self._store = store
+        self._clock = clock
+        self._read = read
+        self._devices: dict[str, DeviceState] = {}
+
+    # -- events ---------------------------------------------------------------------------
+
+    def start(self, usb_paths: Iterable[str], blocks: Iterable[BlockEvent]) -> None:
+        """Judge what is present at start: controllers first, then devices, then volumes."""
+        paths = list(usb_paths)
+        for path in paths:
+            self.usb_added(path, cause="startup")
+        self._store.forget_absent(set(self._devices))
+        for block in blocks:
+            self.block_event(block)
+
+    def usb_event(self, event: UsbEvent) -> None:
+        """A kernel uevent for a USB device."""
+        if event.action == "add":
+            self.usb_added(event.sys_path, cause="plugged")
+        elif event.action == "remove":
+            self.usb_removed(event.sys_path)
+
+    def usb_added(self, sys_path: str, cause: str) -> DeviceState | None:
+        """Judge a USB device and enforce the verdict; controllers are set to default-deny."""
+        if is_root_hub(sys_path):
+            self._deny_by_default(sys_path)
+            return None
+        facts = self._read(sys_path)
+        state = DeviceState(
+            sys_path=sys_path,
+            facts=facts,
+            kind=classify(facts).kind,
+            device_decision=self._matcher.decide_device(facts),
+            since=self._clock(),
+        )
+        self._restore_held_volumes(state)
+        self._enforce(state)
+        self._devices[sys_path] = state
+        self._record(state, cause)
+        return state
+
+    def usb_removed(self, sys_path: str) -> None:
+        """A device went away (remove events carry no serial: use what was recorded)."""
+        state = self._devices.pop(sys_path, None)
+        self._store.remove_device(sys_path)
+        if state is not None:
+            self._audit.append("device.removed", _summary(state))
+
+    def block_event(self, event: BlockEvent) -> None:
+        """A disk or partition appeared, changed or went away under some device."""
+        owner = self._owner(event.sys_path)
+        if owner is None:
+            return
+        if event.action == "remove":
+            self._volume_removed(owner, event.name)
+            return
+        volume = VolumeFacts(
+            name=event.name,
+            device_id=owner.facts.id,
+            fs_type=event.fs_type,
+            fs_uuid=event.fs_uuid,
+            has_partition_table=event.has_partition_table,
+        )
+        self._volume_seen(owner, volume)
+
+    def resync(self, usb_paths: Iterable[str], blocks: Iterable[BlockEvent]) -> None:
+        """Events were lost: forget devices that are gone, judge the ones not yet known."""
+        present = set(usb_paths)
+        for gone in set(self._devices) - present:
+            self.usb_removed(gone)
+        for path in sorted(present - set(self._devices), key=lambda p: p.count("/")):
+            self.usb_added(path, cause="resync")
+        for block in blocks:
+            self.block_event(block)
+
+    def reload(self, matcher: Matcher) -> int:
+        """New rules: judge every present device again; return how many verdicts changed."""
+        self._matcher = matcher
+        changed = 0
+        for state in list(self._devices.values()):
+            before = state.decision
+            state.device_decision = matcher.decide_device(state.facts)
+            for volume in state.volumes.values():
+                volume.decision = matcher.decide_volume(state.facts, volume.facts)
+            if state.decision != before:
+                changed += 1
+                self._enforce(state)
+                self._hold_or_release(state)
+                self._record(state, "rules-reloaded")
+        return changed
+
+    # -- queries --------------------------------------------------------------------------
+
+    def devices(self) -> list[DeviceState]:
+        """Every present device, in a stable order."""
+        return [self._devices[k] for k in sorted(self._devices)]
+
+    def find(self, device_id: str) -> DeviceState | None:
+        """A present device by its id (the kernel's name for it, e.g. '2-1')."""
+        return next((s for s in self._devices.values() if s.facts.id == device_id), None)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _deny_by_default(self, sys_path: str) -> None:
+        try:
+            self._authorizer.set_default_deny(sys_path)
+        except OSError as e:
+            self._audit.append(
+                "controller.default_deny_failed",
+                {"controller": os.path.basename(sys_path), "error": str(e.strerror or e)},
+            )
+            return
+        self._audit.append("controller.default_deny", {"controller": os.path.basename(sys_path)})
+
+    def _owner(self, block_path: str) -> DeviceState | None:
+        """The USB device a block device sits under (judged now if it was not yet known)."""
+        parts = block_path.split("/")
+        for end in range(len(parts), 0, -1):
+            if _USB_DEVICE_NAME.fullmatch(parts[end - 1]):
+                path = "/".join(parts[:end])
+                return self._devices.get(path) or self.usb_added(path, cause="volume-seen")
+        return None
+
+    def _volume_seen(self, owner: DeviceState, volume: VolumeFacts) -> None:
+        if owner.device_decision.verdict is Verdict.BLOCKED:
+            # The kernel should never have bound it: say it again, fail closed.
+            self._switch(owner, allowed=False)
+            return
+        before = owner.decision
+        decision = self._matcher.decide_volume(owner.facts, volume)
+        owner.volumes[volume.name] = VolumeState(volume, decision)
+        self._audit.append("volume.decision", {**_summary(owner), **_volume(volume, decision)})
+        if owner.decision != before:
+            self._enforce(owner)
+            self._hold_or_release(owner)
+            self._record(owner, "volume-seen")
+
+    def _volume_removed(self, owner: DeviceState, name: str) -> None:
+        volume = owner.volumes.get(name)
+        # Keep the facts of a volume that got its device switched off: they are why.
+        if volume is not None and volume.decision.verdict is Verdict.ALLOWED:
+            del owner.volumes[name]
+
+    def _restore_held_volumes(self, state: DeviceState) -> None:
+        if state.device_decision.verdict is not Verdict.ALLOWED:
+            return
+        for held in self._store.held_volumes(state.sys_path, state.identity):
+            volume = VolumeFacts(
+                held.name, state.facts.id, held.fs_type, held.fs_uuid, held.has_partition_table
+            )
+            decision = self._matcher.decide_volume(state.facts, volume)
+            state.volumes[held.name] = VolumeState(volume, decision)
+
+    def _hold_or_release(self, state: DeviceState) -> None:
+        blocked = [
+            HeldVolume(v.facts.name, v.facts.fs_type, v.facts.fs_uuid, v.facts.has_partition_table)
+            for v in state.volumes.values()
+            if v.decision.verdict is Verdict.BLOCKED
+        ]
+        if blocked:
+            self._store.hold_volumes(state.sys_path, state.identity, blocked)
+        else:
+            self._store.release_volumes(state.sys_path)
+
+    def _enforce(self, state: DeviceState) -> None:
+        self._switch(state, allowed=state.decision.verdict is Verdict.ALLOWED)
+
+    def _switch(self, state: DeviceState, allowed: bool) -> None:
+        try:
+            self._authorizer.set_authorized(state.sys_path, allowed)
+        except OSError as e:
+            self._audit.append(
+                "device.enforce_failed",
+                {**_summary(state), "wanted": allowed, "error": str(e.strerror or e)},
+            )
+
+    def _record(self, state: DeviceState, cause: str) -> None:
+        view = state.view()
+        self._store.put_device(state.sys_path, state.identity, view, self._clock())
+        self._audit.append("device.decision", {**_summary(state), "cause": cause})
+
+
+def _summary(state: DeviceState) -> dict[str, object]:
+    decision = state.decision
+    return {
+        "device": state.facts.id,
+        "serial": state.facts.serial,
+        "vendor_id": state.facts.vendor_id,
+        "product_id": state.facts.product_id,
+        "kind": state.kind.value,
+        "verdict": decision.verdict.value,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "suspicious": decision.suspicious,
+    }
+
+
+def _volume(volume: VolumeFacts, decision: Decision) -> dict[str, object]:
+    return {
+        "volume": volume.name,
+        "fs_type": volume.fs_type,
+        "fs_uuid": volume.fs_uuid,
+        "volume_verdict": decision.verdict.value,
+        "volume_reason": decision.reason,
+    }

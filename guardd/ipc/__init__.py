@@ -1,0 +1,1 @@
+"""The local socket between guardd and its clients (CLIs, tray)."""

@@ -1,0 +1,150 @@
+"""guardd's socket server (asyncio): framing, limits, the caller's uid, and dispatch.
+
+Each operation is registered with the privilege it needs (from protocol.PRIVILEGES);
+anything not registered is refused, and an unexpected exception in a handler becomes an
+"internal error" answer, never a dead daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guardd.errors import ErrorCode, GuarddError
+from guardd.ipc.protocol import (
+    MAX_MESSAGE_BYTES,
+    PRIVILEGES,
+    Op,
+    Privilege,
+    decode_request,
+    encode_error,
+    encode_result,
+)
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is on the other end, as the kernel says (SO_PEERCRED)."""
+
+    pid: int
+    uid: int
+    gid: int
+
+    @property
+    def user(self) -> str:
+        """The user's login name, or their uid when the name is unknown."""
+        try:
+            return pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            return str(self.uid)
+
+
+Handler = Callable[[Peer, dict[str, Any]], Awaitable[object]]
+
+
+def peer_of(sock: socket.socket) -> Peer:
+    """Read the peer's credentials from the kernel."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return Peer(pid, uid, gid)
+
+
+class IpcServer:
+    """Serves the registered handlers on a unix socket."""
+
+    def __init__(self, path: Path, admin_uids: frozenset[int]) -> None:
+        self._path = path
+        self._admin_uids = admin_uids
+        self._handlers: dict[Op, Handler] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    def register(self, op: Op, handler: Handler) -> None:
+        """Serve `op`; its privilege is the one the protocol declares for it."""
+        if op not in PRIVILEGES:
+            raise ValueError(f"{op} has no declared privilege")
+        self._handlers[op] = handler
+
+    async def start(self) -> None:
+        """Listen (any local user may connect; each request is then checked)."""
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if self._path.is_socket() or self._path.is_symlink():
+            self._path.unlink()
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self._path), limit=MAX_MESSAGE_BYTES
+        )
+        os.chmod(self._path, 0o666)
+
+    async def stop(self) -> None:
+        """Stop listening and remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        try:
+            self._path.unlink()
+        except OSError:
+            pass
+
+    def _allowed(self, peer: Peer, op: Op) -> bool:
+        needed = PRIVILEGES.get(op)
+        if needed is None:
+            return False
+        return needed is Privilege.STAFF or peer.uid in self._admin_uids
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._slots.locked():
+            writer.close()
+            return
+        async with self._slots:
+            try:
+                peer = peer_of(writer.get_extra_info("socket"))
+                await self._conversation(peer, reader, writer)
+            except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, OSError):
+                pass
+            finally:
+                writer.close()
+
+    async def _conversation(
+        self, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT_S)
+            except asyncio.LimitOverrunError:
+                writer.write(encode_error(GuarddError(ErrorCode.TOO_LARGE, "message too large")))
+                await writer.drain()
+                return
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(await self._answer(peer, line))
+            await writer.drain()
+
+    async def _answer(self, peer: Peer, line: bytes) -> bytes:
+        try:
+            request = decode_request(line)
+            handler = self._handlers.get(request.op)
+            if handler is None:
+                raise GuarddError(ErrorCode.UNKNOWN_REQUEST, f"unknown request {request.op!r}")
+            if not self._allowed(peer, request.op):
+                raise GuarddError(
+                    ErrorCode.NOT_PERMITTED, f"only IT administrators may ask for {request.op}"
+                )
+            return encode_result(await handler(peer, request.args))
+        except GuarddError as e:
+            return encode_error(e)
+        except Exception:  # a handler bug must not take the guard down
+            log.exception("internal error answering %r", line[:200])
+            return encode_error(GuarddError(ErrorCode.INTERNAL, "internal error in guardd"))

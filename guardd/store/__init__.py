@@ -1,0 +1,1 @@
+"""What the daemon remembers across restarts (SQLite, WAL)."""

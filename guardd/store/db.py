@@ -1,0 +1,123 @@
+"""The daemon's store: SQLite in WAL mode, one connection, owned by the event loop's thread.
+
+It remembers what must survive a restart or a kill -9: the devices present and their verdicts,
+and the volumes that got an admitted drive switched off again (so a restart does not switch
+it back on before its volume is seen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    sys_path TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    view TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held_volumes (
+    sys_path TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    volumes TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class HeldVolume:
+    """A volume remembered on a device that was switched off because of it."""
+
+    name: str
+    fs_type: str
+    fs_uuid: str
+    has_partition_table: bool
+
+
+class Store:
+    """Typed access to the daemon's SQLite database."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) the database at `path`, private to root."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a committed row survives kill -9 in WAL mode
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+        )
+        return cls(db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def put_device(self, sys_path: str, identity: str, view: dict[str, object], now: float) -> None:
+        """Record a present device and its current verdict."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO devices(sys_path, identity, view, updated) VALUES (?,?,?,?)",
+            (sys_path, identity, json.dumps(view, ensure_ascii=True), now),
+        )
+
+    def remove_device(self, sys_path: str) -> None:
+        """Forget a device that went away, and any volume held against it."""
+        with self._db:
+            self._db.execute("DELETE FROM devices WHERE sys_path = ?", (sys_path,))
+            self._db.execute("DELETE FROM held_volumes WHERE sys_path = ?", (sys_path,))
+
+    def forget_absent(self, present: set[str]) -> None:
+        """Drop rows for devices no longer present (they went away while guardd was stopped)."""
+        for table in ("devices", "held_volumes"):
+            rows = self._db.execute(f"SELECT sys_path FROM {table}").fetchall()  # noqa: S608
+            gone = [(r[0],) for r in rows if r[0] not in present]
+            self._db.executemany(f"DELETE FROM {table} WHERE sys_path = ?", gone)  # noqa: S608
+
+    def hold_volumes(self, sys_path: str, identity: str, volumes: list[HeldVolume]) -> None:
+        """Remember the volumes that got this device switched off."""
+        payload = json.dumps([v.__dict__ for v in volumes], ensure_ascii=True)
+        self._db.execute(
+            "INSERT OR REPLACE INTO held_volumes(sys_path, identity, volumes) VALUES (?,?,?)",
+            (sys_path, identity, payload),
+        )
+
+    def release_volumes(self, sys_path: str) -> None:
+        """Forget held volumes (the rules now admit them)."""
+        self._db.execute("DELETE FROM held_volumes WHERE sys_path = ?", (sys_path,))
+
+    def held_volumes(self, sys_path: str, identity: str) -> list[HeldVolume]:
+        """The volumes held against this device, if it is still the same device."""
+        row = self._db.execute(
+            "SELECT identity, volumes FROM held_volumes WHERE sys_path = ?", (sys_path,)
+        ).fetchone()
+        if row is None or row[0] != identity:
+            return []
+        return [_held(item) for item in json.loads(row[1])]
+
+    def devices(self) -> list[dict[str, object]]:
+        """The last recorded view of every device (for inspection while the daemon is down)."""
+        rows = self._db.execute("SELECT view FROM devices ORDER BY sys_path").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+
+def _held(item: dict[str, object]) -> HeldVolume:
+    return HeldVolume(
+        name=str(item["name"]),
+        fs_type=str(item["fs_type"]),
+        fs_uuid=str(item["fs_uuid"]),
+        has_partition_table=bool(item["has_partition_table"]),
+    )

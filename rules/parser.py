@@ -1,0 +1,504 @@
+"""Read rules files (TOML) into a RuleSet, reporting every mistake with its line.
+
+tomllib only gives line numbers for syntax errors, so `_LineLocator` scans the text once for
+table headers and `key =` lines; each semantic problem then names the line an editor shows.
+The loader is the only code in `rules` that touches the filesystem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from rules.errors import Problem, RulesError
+from rules.model import (
+    DEFAULT_ENCRYPTED_TYPES,
+    MAX_LABEL_LEN,
+    MAX_SERIAL_LEN,
+    Drive,
+    Policy,
+    RuleSet,
+    default_rule_id,
+    duplicate_problems,
+    fs_type_problem,
+    rule_id_problem,
+    show,
+    text_problem,
+    usb_id_problem,
+    volume_uuid_problem,
+)
+
+MAX_RULES_FILE_BYTES = 4 * 1024 * 1024
+
+KeyPath: TypeAlias = tuple[str | int, ...]
+
+_POLICY_KEYS = ("require_encryption", "encrypted_types", "allow_non_storage")
+_DRIVE_KEYS = ("serial", "vendor_id", "product_id", "label", "volume_uuids", "id")
+_REQUIRED_DRIVE_KEYS = ("serial", "vendor_id", "product_id")
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+# --- line locator -------------------------------------------------------------------------
+
+
+class _LineLocator:
+    """Map key paths like ("drive", 2, "serial") to the 1-based line that defines them.
+
+    It runs only on text tomllib accepted, so it can be simple: it tracks multi-line strings
+    and open brackets (so their contents are never mistaken for headers or keys) and counts
+    `[[array]]` entries to give each one its index.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[KeyPath, int] = {}
+        self._aot_index: dict[KeyPath, int] = {}
+        self._table: KeyPath = ()
+        self._depth = 0
+        self._closing: str | None = None  # delimiter of the multi-line string we are inside
+        # TOML counts lines by "\n" only; str.splitlines() would also split on \x0c, \u2028...
+        for number, line in enumerate(text.split("\n"), 1):
+            self._feed(line, number)
+
+    def line_of(self, path: KeyPath) -> int:
+        """The line defining `path`, else its nearest recorded parent; 0 when none is."""
+        for end in range(len(path), 0, -1):
+            line = self._lines.get(path[:end])
+            if line is not None:
+                return line
+        return 0
+
+    def _record(self, path: KeyPath, number: int) -> None:
+        for end in range(1, len(path) + 1):
+            self._lines.setdefault(path[:end], number)
+
+    def _feed(self, line: str, number: int) -> None:
+        if self._closing is not None or self._depth > 0:
+            self._scan_value(line, 0)
+            return
+        start = len(line) - len(line.lstrip())
+        if start == len(line) or line[start] == "#":
+            return
+        if line[start] == "[":
+            self._header(line, start, number)
+            return
+        keys, end = _read_key(line, start)
+        if keys and end < len(line) and line[end] == "=":
+            self._record(self._table + keys, number)
+            self._scan_value(line, end + 1)
+
+    def _header(self, line: str, start: int, number: int) -> None:
+        is_array = line.startswith("[[", start)
+        keys, _ = _read_key(line, start + (2 if is_array else 1))
+        concrete: KeyPath = ()
+        for position, key in enumerate(keys):
+            concrete += (key,)
+            if is_array and position == len(keys) - 1:
+                index = self._aot_index.get(concrete, -1) + 1
+                self._aot_index[concrete] = index
+                concrete += (index,)
+            elif concrete in self._aot_index:
+                concrete += (self._aot_index[concrete],)
+        self._table = concrete
+        self._record(concrete, number)
+
+    def _scan_value(self, line: str, pos: int) -> None:
+        while pos < len(line):
+            if self._closing is not None:
+                pos = self._close_multiline(line, pos)
+                continue
+            char = line[pos]
+            if char == "#":
+                return
+            if line.startswith(('"""', "'''"), pos):
+                self._closing = line[pos : pos + 3]
+                pos += 3
+            elif char == '"':
+                pos = _skip_basic_string(line, pos + 1)
+            elif char == "'":
+                end = line.find("'", pos + 1)
+                pos = len(line) if end < 0 else end + 1
+            else:
+                self._depth += (char in "[{") - (char in "]}")
+                pos += 1
+
+    def _close_multiline(self, line: str, pos: int) -> int:
+        closing = self._closing
+        assert closing is not None
+        while pos < len(line):
+            if closing == '"""' and line[pos] == "\\":
+                pos += 2
+            elif line.startswith(closing, pos):
+                pos += 3
+                # Up to two more quotes right before the closing ones are content: `""""a"""""`.
+                for _ in range(2):
+                    if pos < len(line) and line[pos] == closing[0]:
+                        pos += 1
+                self._closing = None
+                return pos
+            else:
+                pos += 1
+        return pos
+
+
+def _skip_basic_string(line: str, pos: int) -> int:
+    """Index just after the `"` closing a basic string that starts at `pos`."""
+    while pos < len(line):
+        if line[pos] == "\\":
+            pos += 2
+        elif line[pos] == '"':
+            return pos + 1
+        else:
+            pos += 1
+    return pos
+
+
+def _read_key(line: str, pos: int) -> tuple[tuple[str, ...], int]:
+    """Read a dotted key (bare or quoted parts) at `pos`; return it and the index after it."""
+    keys: list[str] = []
+    while True:
+        pos = _skip_blanks(line, pos)
+        part, end = _read_key_part(line, pos)
+        if part is None:
+            return tuple(keys), pos
+        keys.append(part)
+        pos = _skip_blanks(line, end)
+        if pos >= len(line) or line[pos] != ".":
+            return tuple(keys), pos
+        pos += 1
+
+
+def _skip_blanks(line: str, pos: int) -> int:
+    while pos < len(line) and line[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _read_key_part(line: str, pos: int) -> tuple[str | None, int]:
+    bare = _BARE_KEY.match(line, pos)
+    if bare:
+        return bare.group(), bare.end()
+    if pos < len(line) and line[pos] == '"':
+        end = _skip_basic_string(line, pos + 1)
+    elif pos < len(line) and line[pos] == "'":
+        close = line.find("'", pos + 1)
+        end = len(line) if close < 0 else close + 1
+    else:
+        return None, pos
+    # Let tomllib decode the quoted key's escapes exactly as it did for the document.
+    try:
+        decoded = tomllib.loads(f"k = {line[pos:end]}")["k"]
+    except tomllib.TOMLDecodeError:
+        return None, pos
+    return (decoded if isinstance(decoded, str) else None), end
+
+
+# --- checking the document -----------------------------------------------------------------
+
+
+@dataclass
+class _Checker:
+    """Collects the problems of one file, each placed on its line."""
+
+    source: str
+    locator: _LineLocator
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, path: KeyPath, message: str) -> None:
+        self.problems.append(Problem(self.source, self.locator.line_of(path), message))
+
+    def unknown_keys(self, table: Mapping[str, Any], path: KeyPath, known: tuple[str, ...]) -> None:
+        where = "[policy]" if path == ("policy",) else "[[drive]]"
+        for key in table:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                extra = f"; did you mean '{hint[0]}'?" if hint else ""
+                self.add((*path, key), f"unknown key {show(key)} in {where}{extra}")
+
+    def boolean(self, table: Mapping[str, Any], path: KeyPath, key: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if isinstance(value, bool):
+            return value
+        self.add((*path, key), f"{key} must be true or false, not {_toml_type(value)}")
+        return default
+
+    def string(
+        self,
+        table: Mapping[str, Any],
+        path: KeyPath,
+        key: str,
+        check: Callable[[str], str | None],
+    ) -> str | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add((*path, key), f"{key} must be a string, not {_toml_type(value)}")
+            return None
+        message = check(value)
+        if message is not None:
+            self.add((*path, key), message)
+            return None
+        return value
+
+    def strings(
+        self,
+        table: Mapping[str, Any],
+        path: KeyPath,
+        key: str,
+        check: Callable[[str], str | None],
+    ) -> frozenset[str] | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value:
+            found = "an empty array" if value == [] else _toml_type(value)
+            self.add((*path, key), f"{key} must be a non-empty array of strings, not {found}")
+            return None
+        wrong = [item for item in value if not isinstance(item, str)]
+        if wrong:
+            found = _toml_type(wrong[0])
+            self.add((*path, key), f"{key} must be an array of strings, but it holds {_a(found)}")
+            return None
+        messages = [message for item in value if (message := check(item)) is not None]
+        if messages:
+            self.add((*path, key), messages[0])
+            return None
+        return frozenset(value)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _toml_type(value: object) -> str:
+    # bool before int: in Python a bool is an int.
+    names: tuple[tuple[type, str], ...] = (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "float"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "table"),
+    )
+    return next((name for kind, name in names if isinstance(value, kind)), "date or time")
+
+
+def _parse_policy(value: object, checker: _Checker) -> Policy:
+    path: KeyPath = ("policy",)
+    if not isinstance(value, dict):
+        checker.add(path, "policy must be a single [policy] table")
+        return Policy()
+    checker.unknown_keys(value, path, _POLICY_KEYS)
+    types = checker.strings(value, path, "encrypted_types", fs_type_problem)
+    return Policy(
+        require_encryption=checker.boolean(value, path, "require_encryption", True),
+        encrypted_types=types if types is not None else DEFAULT_ENCRYPTED_TYPES,
+        allow_non_storage=checker.boolean(value, path, "allow_non_storage", True),
+    )
+
+
+def _parse_drives(value: object, checker: _Checker) -> list[Drive]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        checker.add(("drive",), "drives must be listed as [[drive]] tables, one per drive")
+        return []
+    drives = [_parse_drive(item, index, checker) for index, item in enumerate(value)]
+    return [drive for drive in drives if drive is not None]
+
+
+def _parse_drive(table: dict[str, Any], index: int, checker: _Checker) -> Drive | None:
+    path: KeyPath = ("drive", index)
+    before = len(checker.problems)
+    checker.unknown_keys(table, path, _DRIVE_KEYS)
+    for key in _REQUIRED_DRIVE_KEYS:
+        if key not in table:
+            checker.add(path, f"drive is missing required key '{key}'")
+    serial = checker.string(table, path, "serial", _serial_problem)
+    vendor_id = checker.string(table, path, "vendor_id", lambda v: usb_id_problem("vendor_id", v))
+    product_id = checker.string(
+        table, path, "product_id", lambda v: usb_id_problem("product_id", v)
+    )
+    label = checker.string(table, path, "label", _label_problem)
+    uuids = checker.strings(table, path, "volume_uuids", volume_uuid_problem)
+    rule_id = checker.string(table, path, "id", rule_id_problem)
+    if len(checker.problems) > before or serial is None or vendor_id is None or product_id is None:
+        return None
+    vendor_id, product_id = vendor_id.lower(), product_id.lower()
+    return Drive(
+        rule_id=rule_id or default_rule_id(vendor_id, product_id, serial),
+        serial=serial,
+        vendor_id=vendor_id,
+        product_id=product_id,
+        label=label or serial,
+        volume_uuids=frozenset(uuid.lower() for uuid in uuids or ()),
+        source=checker.source,
+        line=checker.locator.line_of(path),
+    )
+
+
+def _serial_problem(value: str) -> str | None:
+    return text_problem("serial", value, MAX_SERIAL_LEN)
+
+
+def _label_problem(value: str) -> str | None:
+    return text_problem("label", value, MAX_LABEL_LEN)
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ParsedFile:
+    """One file before merging: its policy only if it has [policy], its valid drives and
+    the problems found (a syntax error leaves nothing else to check)."""
+
+    source: str
+    policy: Policy | None = None
+    policy_line: int = 0
+    drives: tuple[Drive, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def _decode_toml(text: str, source: str) -> dict[str, Any] | Problem:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        position = _TOML_POSITION.search(message)
+        if position is None:  # "(at end of document)"
+            line = text.count("\n") + 1
+            message = message.replace(" (at end of document)", " at the end of the file")
+        else:
+            line = int(position.group(1))
+            message = f"{message[: position.start()]} (column {position.group(2)})"
+        return Problem(source, line, f"not valid TOML: {message}")
+    except RecursionError:
+        return Problem(source, 0, "not valid rules: nested too deeply")
+
+
+def _parse_file(text: str, source: str) -> _ParsedFile:
+    if text.startswith("\ufeff"):  # a byte-order mark, as Windows editors write
+        text = text[1:]
+    document = _decode_toml(text, source)
+    if isinstance(document, Problem):
+        return _ParsedFile(source, problems=(document,))
+    checker = _Checker(source, _LineLocator(text))
+    for key, value in document.items():
+        if key in ("policy", "drive"):
+            continue
+        is_table = isinstance(value, dict) or (
+            isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+        )
+        name = f"table [{key}]" if is_table else f"key {show(key)}"
+        checker.add((key,), f"unknown {name}; a rules file has only [policy] and [[drive]]")
+    policy = _parse_policy(document["policy"], checker) if "policy" in document else None
+    drives = _parse_drives(document["drive"], checker) if "drive" in document else []
+    policy_line = checker.locator.line_of(("policy",))
+    return _ParsedFile(source, policy, policy_line, tuple(drives), tuple(checker.problems))
+
+
+def parse_rules(text: str, source: str) -> RuleSet:
+    """Parse one rules file's text; `source` names it in problems. Raises RulesError."""
+    return _merge([_parse_file(text, source)])
+
+
+def _read_bytes(path: Path) -> bytes | Problem:
+    source = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO planted in the rules folder must not hang the daemon.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return Problem(source, 0, "not a regular file")
+            # One byte over the limit is enough to know the file is too big.
+            data = handle.read(MAX_RULES_FILE_BYTES + 1)
+    except OSError as error:
+        return Problem(source, 0, f"cannot read this file: {_reason(error)}")
+    if len(data) > MAX_RULES_FILE_BYTES:
+        limit = MAX_RULES_FILE_BYTES // (1024 * 1024)
+        return Problem(source, 0, f"file is too big (the limit is {limit} MiB)")
+    return data
+
+
+def _read_text(path: Path) -> str | Problem:
+    """Read a rules file as UTF-8 text, or say why it cannot be."""
+    data = _read_bytes(path)
+    if isinstance(data, Problem):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} at column {column}"
+        return Problem(str(path), line, message)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def _rules_files(folder: Path) -> list[Path]:
+    # Hidden files are editor backups and lock files, not rules.
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as error:
+        message = f"cannot list this folder: {_reason(error)}"
+        raise RulesError([Problem(str(folder), 0, message)]) from None
+    files = [folder / name for name in names if name.endswith(".toml") and not name.startswith(".")]
+    if not files:
+        raise RulesError([Problem(str(folder), 0, "no rules files (*.toml) in this folder")])
+    return files
+
+
+def _merge(files: list[_ParsedFile]) -> RuleSet:
+    """Combine files into one RuleSet, or raise every problem found, in file and line order."""
+    problems: list[Problem] = []
+    policy: Policy | None = None
+    policy_at = ""
+    for parsed in files:
+        problems.extend(parsed.problems)
+        if parsed.policy is None:
+            continue
+        if policy is not None:
+            message = (
+                "a second [policy] table: only one rules file may set the policy "
+                f"(it is already set at {policy_at})"
+            )
+            problems.append(Problem(parsed.source, parsed.policy_line, message))
+            continue
+        policy, policy_at = parsed.policy, f"{parsed.source}:{parsed.policy_line}"
+    drives = tuple(drive for parsed in files for drive in parsed.drives)
+    problems.extend(duplicate_problems(drives))
+    if problems:
+        order = {parsed.source: index for index, parsed in enumerate(files)}
+        problems.sort(key=lambda problem: (order.get(problem.source, -1), problem.line))
+        raise RulesError(problems)
+    return RuleSet(policy or Policy(), drives, tuple(parsed.source for parsed in files))
+
+
+def load_rules(path: Path) -> RuleSet:
+    """Load a rules file, or every `*.toml` file of a folder merged in name order.
+
+    Raises RulesError listing every problem in every file.
+    """
+    try:
+        is_folder = stat.S_ISDIR(path.stat().st_mode)
+    except OSError as error:
+        message = f"cannot open the rules: {_reason(error)}"
+        raise RulesError([Problem(str(path), 0, message)]) from None
+    files: list[_ParsedFile] = []
+    for file in _rules_files(path) if is_folder else [path]:
+        text = _read_text(file)
+        if isinstance(text, Problem):
+            files.append(_ParsedFile(str(file), problems=(text,)))
+        else:
+            files.append(_parse_file(text, str(file)))
+    return _merge(files)

@@ -1,0 +1,1 @@
+"""Signed approval documents (GPG): built in a later issue."""

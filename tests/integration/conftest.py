@@ -1,0 +1,59 @@
+"""Integration fixtures: a umockdev testbed and a real guardd child process watching it."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml
+
+if "libumockdev-preload" not in os.environ.get("LD_PRELOAD", ""):
+    pytest.skip(
+        "integration tests need umockdev's preload: run them with `make test`",
+        allow_module_level=True,
+    )
+
+from sim.usb import UsbTestbed  # noqa: E402  (needs the preload check first)
+
+ENROLLED = RULES_HEADER + "".join(
+    [
+        drive_toml("SCHOOL-000123", "Office stick 12"),
+        drive_toml("SCHOOL-000124", "Head's LUKS stick"),
+        drive_toml("SCHOOL-000125", "Exams BitLocker stick"),
+        drive_toml("SCHOOL-000126", "Plain stick (never encrypted)"),
+        drive_toml("SCHOOL-000127", "Sandisk stick", vendor_id="0781", product_id="5581"),
+        drive_toml("SCHOOL-CAM-1", "Art department camera"),
+    ]
+)
+
+
+@pytest.fixture
+def testbed() -> Iterator[UsbTestbed]:
+    """A fresh mock /sys with two USB controllers (kernel default: authorized_default=1)."""
+    bed = UsbTestbed(buses=2)
+    yield bed
+    del bed
+    gc.collect()
+
+
+GuarddFactory = Callable[..., GuarddProcess]
+
+
+@pytest.fixture
+def guardd(testbed: UsbTestbed, tmp_path: Path) -> Iterator[GuarddFactory]:
+    """Start a real guardd on the testbed (rules given, or the enrolled set); stopped after."""
+    started: list[GuarddProcess] = []
+
+    def start(rules: str = ENROLLED, workdir: Path | None = None) -> GuarddProcess:
+        daemon = GuarddProcess(workdir or tmp_path / "guardd", testbed.root, rules)
+        daemon.start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()

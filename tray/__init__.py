@@ -1,0 +1,1 @@
+"""The staff tray icon: built in a later issue."""

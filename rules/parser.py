@@ -414,17 +414,31 @@ def _read_bytes(path: Path) -> bytes | Problem:
     try:
         # O_NONBLOCK: opening a FIFO planted in the rules folder must not hang the daemon.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return Problem(source, 0, "not a regular file")
             # One byte over the limit is enough to know the file is too big.
-            data = handle.read(MAX_RULES_FILE_BYTES + 1)
+            data = _read_at_most(fd, MAX_RULES_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as error:
         return Problem(source, 0, f"cannot read this file: {_reason(error)}")
     if len(data) > MAX_RULES_FILE_BYTES:
         limit = MAX_RULES_FILE_BYTES // (1024 * 1024)
         return Problem(source, 0, f"file is too big (the limit is {limit} MiB)")
     return data
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _read_text(path: Path) -> str | Problem:

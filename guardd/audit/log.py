@@ -8,6 +8,10 @@ valid chain, so after every append the writer also replaces `<log>.head` with th
 
 Crash safety: a record goes to the file in one write() on an O_APPEND descriptor, so a kill -9
 leaves either the whole line or nothing; the head is swapped in with rename(), which is atomic.
+The head is written by a background thread, right after each append but off its path: on ext4
+creating and renaming over a file costs several hundred microseconds, a record one write().
+So the head may lag the log by the records of the last moment (verify accepts a head behind the
+log, as a kill -9 between the two writes leaves it) but is never ahead of it.
 A log damaged anyway (power loss, a full disk, an editor) is never rewritten: the writer
 appends a record that says what it found and carries on the chain from the last good record.
 """
@@ -294,6 +298,7 @@ class AuditLog:
         """Use AuditLog.open(); this only stores the already opened descriptor."""
         self._path = path
         self._head_path = head_path_for(path)
+        self._head_writer = _HeadWriter(self._head_path)
         self._fd: int | None = fd
         self._clock = clock
         self._sink = sink
@@ -369,9 +374,14 @@ class AuditLog:
         self._emit([*written, record])
         return record
 
+    def flush(self) -> None:
+        """Wait until the head file names the newest record."""
+        self._head_writer.flush()
+
     def close(self) -> None:
-        """Close the log (idempotent)."""
+        """Write the head and close the log (idempotent)."""
         with self._lock:
+            self._head_writer.close()
             if self._fd is not None:
                 os.close(self._fd)  # closing also drops the flock
                 self._fd = None
@@ -411,7 +421,7 @@ class AuditLog:
         digest, line = _render(seq, ts, event, canonical_json(data), prev)
         self._write(fd, line)
         self._seq, self._hash = seq, digest
-        self._write_head()
+        self._head_writer.post(seq, digest)
         return AuditRecord(seq=seq, ts=ts, event=event, data=data, prev=prev, hash=digest)
 
     def _write(self, fd: int, payload: bytes) -> None:
@@ -423,21 +433,6 @@ class AuditLog:
         if self._fsync:
             os.fdatasync(fd)
         self._needs_resume = False
-
-    def _write_head(self) -> None:
-        tmp = self._head_path.with_name(self._head_path.name + ".tmp")
-        payload = ('{"hash":"' + self._hash + '","seq":' + str(self._seq) + "}\n").encode()
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
-            try:
-                os.write(fd, payload)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self._head_path)
-        except OSError:
-            # The record itself is written and must not be reported as failed. A head that lags
-            # behind the log is harmless (verify accepts it); it is rewritten on the next append.
-            pass
 
     def _resume(self) -> list[AuditRecord]:
         """Continue the chain from the file's last good record; record any damage found."""
@@ -456,6 +451,70 @@ class AuditLog:
             data = {"head_seq": head[0], "log_seq": tail.seq}
             written.append(self._write_record(EVENT_RESUMED_AFTER_TRUNCATION, data))
         return written
+
+
+class _HeadWriter:
+    """Keeps `<log>.head` at the newest (seq, hash) from a background thread.
+
+    Positions are posted in chain order and the thread writes only the newest one waiting, so
+    a burst of appends costs one or two renames, and the head never names a record that is not
+    in the log yet.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._tmp = path.with_name(path.name + ".tmp")
+        self._cond = threading.Condition()
+        self._pending: tuple[int, str] | None = None
+        self._busy = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="guardd-audit-head", daemon=True)
+        self._thread.start()
+
+    def post(self, seq: int, digest: str) -> None:
+        with self._cond:
+            self._pending = (seq, digest)
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is None and not self._busy)
+
+    def close(self) -> None:
+        """Write what is pending, then stop the thread (idempotent)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._closing)
+                if self._pending is None:
+                    return
+                (seq, digest), self._pending = self._pending, None
+                self._busy = True
+            try:
+                self._write(seq, digest)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _write(self, seq: int, digest: str) -> None:
+        payload = ('{"hash":"' + digest + '","seq":' + str(seq) + "}\n").encode()
+        try:
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
+            try:
+                os.write(fd, payload)
+            finally:
+                os.close(fd)
+            os.replace(self._tmp, self._path)
+        except OSError:
+            # The record itself is written and acknowledged. A head that lags behind the log is
+            # harmless (verify accepts it) and is brought up to date by the next append.
+            pass
 
 
 def _read_head_quietly(path: Path) -> tuple[int, str] | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,12 +46,22 @@ GuarddFactory = Callable[..., GuarddProcess]
 
 
 @pytest.fixture
-def guardd(testbed: UsbTestbed, tmp_path: Path) -> Iterator[GuarddFactory]:
+def world() -> Iterator[Path]:
+    """A folder other users can traverse (pytest's tmp_path is private to root), so tests can
+    talk to the socket as an unprivileged member of staff."""
+    path = Path(tempfile.mkdtemp(prefix="guardd-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def guardd(testbed: UsbTestbed, world: Path) -> Iterator[GuarddFactory]:
     """Start a real guardd on the testbed (rules given, or the enrolled set); stopped after."""
     started: list[GuarddProcess] = []
 
     def start(rules: str = ENROLLED, workdir: Path | None = None) -> GuarddProcess:
-        daemon = GuarddProcess(workdir or tmp_path / "guardd", testbed.root, rules)
+        daemon = GuarddProcess(workdir or world / "guardd", testbed.root, rules)
         daemon.start()
         started.append(daemon)
         return daemon

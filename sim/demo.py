@@ -1,0 +1,150 @@
+"""`make demo`: a narrated day at a staff machine, on simulated hardware (umockdev).
+
+A real guardd runs against a mock /sys; sticks are plugged and unplugged the way a real kernel
+announces them; what staff and IT see is what the real CLIs print.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
+from sim.usb import KEYBOARD, UsbDevice, UsbTestbed, stick
+
+WORKDIR = Path("build/demo")
+BIN = Path(sys.executable).parent
+RULES = RULES_HEADER + "".join(
+    [
+        drive_toml("SCHOOL-000123", "Office stick 12"),
+        drive_toml("SCHOOL-000124", "Head's encrypted stick"),
+        drive_toml("SCHOOL-000125", "Exams BitLocker stick"),
+    ]
+)
+
+
+def say(text: str) -> None:
+    """A line of narration."""
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def show(*command: str, env_socket: Path | None = None) -> str:
+    """Run a real CLI and show what it prints, as the person would see it."""
+    args = [str(BIN / command[0]), *command[1:]]
+    if env_socket is not None:
+        args[1:1] = ["--socket", str(env_socket)]
+    print(f"   $ {' '.join(command)}")
+    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    print(textwrap.indent((out.stdout + out.stderr).rstrip(), "     "), flush=True)
+    return out.stdout
+
+
+def verdict_of(daemon: GuarddProcess, device_id: str, verdict: str) -> None:
+    """Wait for guardd's verdict and print it the way guardctl would."""
+    device = daemon.wait_verdict(device_id, verdict)
+    print(f"   guardd: {device_id}: {device['reason']}")
+
+
+def main() -> int:
+    """Play the scenario; exit 0 when everything happened as it should."""
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    bed = UsbTestbed(buses=2)
+    daemon = GuarddProcess(WORKDIR.resolve(), bed.root, RULES)
+    try:
+        play(bed, daemon)
+    finally:
+        daemon.stop()
+        del bed
+        gc.collect()
+    say("Done. Everything above was decided by a real guardd on simulated USB hardware.")
+    return 0
+
+
+def play(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """The scenario itself."""
+    say("A staff laptop with two USB controllers. IT has enrolled three school sticks:")
+    print(textwrap.indent(RULES.strip(), "     "))
+    daemon.start()
+    say("guardd starts and sets every controller to keep new devices OFF by default")
+    for bus in (1, 2):
+        print(f"   usb{bus}/authorized_default = {bed.read(bed.controller(bus), 'authorized_default').strip()}")
+
+    say("Mrs Patel plugs in her keyboard: not storage, it just works")
+    bed.plug(KEYBOARD, port="1")
+    verdict_of(daemon, "2-1", "allowed")
+
+    say("She plugs in a stick from home")
+    home = bed.plug(stick("GENERIC-8GB-0042", manufacturer="Generic", product="Flash Disk"), port="2")
+    verdict_of(daemon, "2-2", "blocked")
+    print(f"   kernel: authorized = {bed.read(home, 'authorized').strip()}: no driver, no disk, nothing mounts")
+
+    say("She plugs in the head's encrypted school stick (LUKS)")
+    luks = stick("SCHOOL-000124", "crypto_LUKS")
+    path = bed.plug(luks, port="3")
+    verdict_of(daemon, "2-3", "allowed")
+    bed.add_volumes(path, luks)
+    wait_for(lambda: bool((daemon.device("2-3") or {}).get("volumes")), 5, lambda: "no volume")
+    print(f"   guardd: its volume is {daemon.device('2-3')['volumes'][0]['reason']}")  # type: ignore[index]
+
+    say("An enrolled stick someone forgot to encrypt: let in, then switched off when its volume shows")
+    plain = stick("SCHOOL-000123", "vfat")
+    path = bed.plug(plain, port="4")
+    verdict_of(daemon, "2-4", "allowed")
+    bed.add_volumes(path, plain)
+    verdict_of(daemon, "2-4", "blocked")
+
+    say("A 'free gift' stick that is secretly a keyboard too (a BadUSB trick)")
+    bed.plug(UsbDevice(serial=b"GIFT-1", interfaces=("080650", "030101")), port="5")
+    verdict_of(daemon, "2-5", "blocked")
+
+    say("A phone connected to charge (MTP): removable media too")
+    bed.plug(UsbDevice(serial=b"R58M12ABCDE", vendor_id="04e8", product_id="6860",
+                       interfaces=("060101",), manufacturer="Samsung", product="Galaxy"), port="6")
+    verdict_of(daemon, "2-6", "blocked")
+
+    say("What Mrs Patel sees when she asks guardctl")
+    show("guardctl", "devices", env_socket=daemon.socket)
+
+    say("She unplugs the stick from home")
+    bed.unplug(home)
+    wait_for(lambda: daemon.device("2-2") is None, 5, lambda: "still there")
+    print("   guardd: 2-2 removed (recorded with the serial it had when it arrived)")
+
+    say("guardd crashes (kill -9). Meanwhile the BitLocker exam stick is plugged in:")
+    daemon.stop(signal.SIGKILL)
+    exam = bed.plug(stick("SCHOOL-000125", "BitLocker"), port="7")
+    time.sleep(0.2)
+    print(f"   kernel: authorized = {bed.read(exam, 'authorized').strip()} (still off: nobody has decided yet)")
+    say("guardd comes back and judges what is present")
+    daemon.start()
+    verdict_of(daemon, "2-7", "allowed")
+    verdict_of(daemon, "2-4", "blocked")
+
+    say("IT's view of the same machine")
+    show("guard-admin", "devices", env_socket=daemon.socket)
+
+    say("IT checks the audit trail: every decision, hash-chained")
+    show("guard-admin", "--config", str(daemon.config), "audit", "verify")
+    tampered = WORKDIR / "tampered"
+    tampered.mkdir()
+    log = daemon.state_dir / "audit.jsonl"
+    lines = log.read_text().splitlines()
+    lines = [x.replace('"GENERIC-8GB-0042"', '"SCHOOL-000124"', 1) for x in lines]
+    (tampered / "state").mkdir()
+    (tampered / "state" / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    shutil.copy(log.with_name("audit.jsonl.head"), tampered / "state")
+    (tampered / "guardd.toml").write_text(
+        daemon.config.read_text().replace(str(daemon.state_dir), str((tampered / "state").resolve()))
+    )
+    say("Someone edits a line to hide the home stick; verification names the record")
+    show("guard-admin", "--config", str(tampered / "guardd.toml"), "audit", "verify")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

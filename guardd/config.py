@@ -46,7 +46,9 @@ def load_config(path: Path) -> DaemonConfig:
     data = _read_toml(path)
     unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise _error(path, f"unknown key {unknown[0]!r} (known: {', '.join(_REQUIRED + _OPTIONAL)})")
+        raise _error(
+            path, f"unknown key {unknown[0]!r} (known: {', '.join(_REQUIRED + _OPTIONAL)})"
+        )
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise _error(path, f"missing key {missing[0]!r}")

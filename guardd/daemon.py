@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from guardd import __version__
-from guardd.audit import AuditLog, SyslogSink
+from guardd.audit import AuditLog, JsonValue, SyslogSink
 from guardd.config import DEFAULT_CONFIG, DaemonConfig, load_config
 from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
@@ -81,14 +81,17 @@ class Daemon:
         try:
             rules = load_rules(self.config.rules)
         except RulesError as e:
-            problems = [str(p) for p in e.problems]
-            self.audit.append("rules.reload_failed", {"problems": problems, "kept": "previous"})
-            log.error("rules not reloaded, keeping the previous ones: %s", problems[:3])
-            return {"reloaded": False, "problems": problems}
+            return self._reload_failed(e)
         self._rules_summary = _summary(rules)
         changed = self.gate.reload(Matcher(rules))
         self.audit.append("rules.reloaded", {"rules": self._rules_summary, "changed": changed})
         return {"reloaded": True, "changed": changed}
+
+    def _reload_failed(self, error: RulesError) -> dict[str, object]:
+        problems = [str(p) for p in error.problems]
+        self.audit.append("rules.reload_failed", {"problems": problems, "kept": "previous"})
+        log.error("rules not reloaded, keeping the previous ones: %s", problems[:3])
+        return {"reloaded": False, "problems": problems}
 
     def _register(self) -> None:
         async def hello(peer: Peer, args: dict[str, Any]) -> object:
@@ -101,12 +104,30 @@ class Daemon:
         async def reload(peer: Peer, args: dict[str, Any]) -> object:
             return self.reload()
 
+        async def stats(peer: Peer, args: dict[str, Any]) -> object:
+            if args.get("reset") is True:
+                self.gate.enforce_latency.reset()
+            return {
+                "uevent_to_enforcement": self.gate.enforce_latency.summary(),
+                "devices": len(self.gate.devices()),
+                "rss_kb": _rss_kb(),
+            }
+
         self.server.register(Op.HELLO, hello)
+        self.server.register(Op.STATS, stats)
         self.server.register(Op.DEVICES, devices)
         self.server.register(Op.RELOAD, reload)
 
 
-def _summary(rules: RuleSet) -> dict[str, object]:
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def _summary(rules: RuleSet) -> dict[str, JsonValue]:
     return {"sources": list(rules.sources), "drives": len(rules.drives)}
 
 

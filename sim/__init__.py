@@ -1,1 +1,1 @@
-"""Simulated hardware for tests, the demo and the benchmarks: umockdev testbeds shaped like a real kernel."""
+"""Simulated hardware for tests, demo and benchmarks: umockdev testbeds like a real kernel."""

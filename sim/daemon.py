@@ -56,7 +56,9 @@ class GuarddProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "guardd.daemon", "--config", str(self.config)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for(self._answers, timeout, lambda: f"guardd did not start:\n{self.log.read_text()}")
 
@@ -101,6 +103,14 @@ class GuarddProcess:
 
         wait_for(done, timeout, lambda: f"{device_id} never {verdict}: {self.device(device_id)}")
         return found
+
+    def wait_gone(self, device_id: str, timeout: float = 10.0) -> None:
+        """Wait until the daemon no longer lists the device."""
+        wait_for(lambda: _gone(self, device_id), timeout, lambda: f"{device_id} still listed")
+
+
+def _gone(daemon: GuarddProcess, device_id: str) -> bool:
+    return daemon.device(device_id) is None
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:

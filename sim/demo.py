@@ -20,6 +20,7 @@ from sim.usb import KEYBOARD, UsbDevice, UsbTestbed, stick
 
 WORKDIR = Path("build/demo")
 BIN = Path(sys.executable).parent
+HOME_SERIAL = "GENERIC-8GB-0042"
 RULES = RULES_HEADER + "".join(
     [
         drive_toml("SCHOOL-000123", "Office stick 12"),
@@ -67,23 +68,35 @@ def main() -> int:
 
 
 def play(bed: UsbTestbed, daemon: GuarddProcess) -> None:
-    """The scenario itself."""
+    """The scenario, scene by scene."""
+    morning(bed, daemon)
+    sticks(bed, daemon)
+    tricks(bed, daemon)
+    crash(bed, daemon)
+    audit(daemon)
+
+
+def morning(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """Start-up and a keyboard."""
     say("A staff laptop with two USB controllers. IT has enrolled three school sticks:")
     print(textwrap.indent(RULES.strip(), "     "))
     daemon.start()
     say("guardd starts and sets every controller to keep new devices OFF by default")
     for bus in (1, 2):
-        print(f"   usb{bus}/authorized_default = {bed.read(bed.controller(bus), 'authorized_default').strip()}")
-
+        value = bed.read(bed.controller(bus), "authorized_default").strip()
+        print(f"   usb{bus}/authorized_default = {value}")
     say("Mrs Patel plugs in her keyboard: not storage, it just works")
     bed.plug(KEYBOARD, port="1")
     verdict_of(daemon, "2-1", "allowed")
 
-    say("She plugs in a stick from home")
-    home = bed.plug(stick("GENERIC-8GB-0042", manufacturer="Generic", product="Flash Disk"), port="2")
-    verdict_of(daemon, "2-2", "blocked")
-    print(f"   kernel: authorized = {bed.read(home, 'authorized').strip()}: no driver, no disk, nothing mounts")
 
+def sticks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """A stick from home, an encrypted school stick, an unencrypted one."""
+    say("She plugs in a stick from home")
+    home = bed.plug(stick(HOME_SERIAL, manufacturer="Generic", product="Flash Disk"), port="2")
+    verdict_of(daemon, "2-2", "blocked")
+    off = bed.read(home, "authorized").strip()
+    print(f"   kernel: authorized = {off}: no driver, no disk, nothing mounts")
     say("She plugs in the head's encrypted school stick (LUKS)")
     luks = stick("SCHOOL-000124", "crypto_LUKS")
     path = bed.plug(luks, port="3")
@@ -91,59 +104,69 @@ def play(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     bed.add_volumes(path, luks)
     wait_for(lambda: bool((daemon.device("2-3") or {}).get("volumes")), 5, lambda: "no volume")
     print(f"   guardd: its volume is {daemon.device('2-3')['volumes'][0]['reason']}")  # type: ignore[index]
-
-    say("An enrolled stick someone forgot to encrypt: let in, then switched off when its volume shows")
+    say("An enrolled stick nobody encrypted: let in, then switched off when its volume shows")
     plain = stick("SCHOOL-000123", "vfat")
     path = bed.plug(plain, port="4")
     verdict_of(daemon, "2-4", "allowed")
     bed.add_volumes(path, plain)
     verdict_of(daemon, "2-4", "blocked")
 
+
+def tricks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """A BadUSB composite, a phone, and what staff see."""
     say("A 'free gift' stick that is secretly a keyboard too (a BadUSB trick)")
     bed.plug(UsbDevice(serial=b"GIFT-1", interfaces=("080650", "030101")), port="5")
     verdict_of(daemon, "2-5", "blocked")
-
     say("A phone connected to charge (MTP): removable media too")
-    bed.plug(UsbDevice(serial=b"R58M12ABCDE", vendor_id="04e8", product_id="6860",
-                       interfaces=("060101",), manufacturer="Samsung", product="Galaxy"), port="6")
+    phone = UsbDevice(
+        serial=b"R58M12ABCDE",
+        vendor_id="04e8",
+        product_id="6860",
+        interfaces=("060101",),
+        manufacturer="Samsung",
+        product="Galaxy",
+    )
+    bed.plug(phone, port="6")
     verdict_of(daemon, "2-6", "blocked")
-
     say("What Mrs Patel sees when she asks guardctl")
     show("guardctl", "devices", env_socket=daemon.socket)
-
     say("She unplugs the stick from home")
-    bed.unplug(home)
-    wait_for(lambda: daemon.device("2-2") is None, 5, lambda: "still there")
+    bed.unplug(bed.device_path(2, "2"))
+    daemon.wait_gone("2-2")
     print("   guardd: 2-2 removed (recorded with the serial it had when it arrived)")
 
+
+def crash(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """kill -9, a stick plugged meanwhile, and the restart."""
     say("guardd crashes (kill -9). Meanwhile the BitLocker exam stick is plugged in:")
     daemon.stop(signal.SIGKILL)
     exam = bed.plug(stick("SCHOOL-000125", "BitLocker"), port="7")
     time.sleep(0.2)
-    print(f"   kernel: authorized = {bed.read(exam, 'authorized').strip()} (still off: nobody has decided yet)")
+    off = bed.read(exam, "authorized").strip()
+    print(f"   kernel: authorized = {off} (still off: nobody has decided yet)")
     say("guardd comes back and judges what is present")
     daemon.start()
     verdict_of(daemon, "2-7", "allowed")
     verdict_of(daemon, "2-4", "blocked")
-
     say("IT's view of the same machine")
     show("guard-admin", "devices", env_socket=daemon.socket)
 
+
+def audit(daemon: GuarddProcess) -> None:
+    """The audit trail verifies; an edited copy does not."""
     say("IT checks the audit trail: every decision, hash-chained")
     show("guard-admin", "--config", str(daemon.config), "audit", "verify")
-    tampered = WORKDIR / "tampered"
-    tampered.mkdir()
-    log = daemon.state_dir / "audit.jsonl"
-    lines = log.read_text().splitlines()
-    lines = [x.replace('"GENERIC-8GB-0042"', '"SCHOOL-000124"', 1) for x in lines]
-    (tampered / "state").mkdir()
-    (tampered / "state" / "audit.jsonl").write_text("\n".join(lines) + "\n")
-    shutil.copy(log.with_name("audit.jsonl.head"), tampered / "state")
-    (tampered / "guardd.toml").write_text(
-        daemon.config.read_text().replace(str(daemon.state_dir), str((tampered / "state").resolve()))
-    )
     say("Someone edits a line to hide the home stick; verification names the record")
-    show("guard-admin", "--config", str(tampered / "guardd.toml"), "audit", "verify")
+    tampered = WORKDIR.resolve() / "tampered"
+    shutil.copytree(daemon.state_dir, tampered / "state")
+    log = tampered / "state" / "audit.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text("".join(x.replace(HOME_SERIAL, "SCHOOL-000124", 1) + "\n" for x in lines))
+    config = tampered / "guardd.toml"
+    config.write_text(
+        daemon.config.read_text().replace(str(daemon.state_dir), str(tampered / "state"))
+    )
+    show("guard-admin", "--config", str(config), "audit", "verify")
 
 
 if __name__ == "__main__":

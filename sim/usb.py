@@ -51,16 +51,29 @@ def stick(serial: str | bytes, fs_type: str = "crypto_LUKS", **kw: object) -> Us
 
 
 KEYBOARD = UsbDevice(
-    serial=None, vendor_id="046d", product_id="c31c", interfaces=("030101", "030000"),
-    manufacturer="Logitech", product="USB Keyboard",
+    serial=None,
+    vendor_id="046d",
+    product_id="c31c",
+    interfaces=("030101", "030000"),
+    manufacturer="Logitech",
+    product="USB Keyboard",
 )
 MOUSE = UsbDevice(
-    serial=None, vendor_id="046d", product_id="c077", interfaces=("030102",),
-    manufacturer="Logitech", product="USB Optical Mouse",
+    serial=None,
+    vendor_id="046d",
+    product_id="c077",
+    interfaces=("030102",),
+    manufacturer="Logitech",
+    product="USB Optical Mouse",
 )
 HUB = UsbDevice(
-    serial=None, vendor_id="05e3", product_id="0610", interfaces=("090000",), device_class=9,
-    manufacturer="GenesysLogic", product="USB2.1 Hub",
+    serial=None,
+    vendor_id="05e3",
+    product_id="0610",
+    interfaces=("090000",),
+    device_class=9,
+    manufacturer="GenesysLogic",
+    product="USB2.1 Hub",
 )
 
 
@@ -109,15 +122,24 @@ class UsbTestbed:
         It arrives authorised or not as its controller's authorized_default says.
         """
         name = f"{bus}-{port}"
-        parent = self.controller(bus) if "." not in port else self.device_path(bus, port[: port.rindex(".")])
+        parent = (
+            self.controller(bus)
+            if "." not in port
+            else self.device_path(bus, port[: port.rindex(".")])
+        )
         path = f"{parent}/{name}"
         authorized = self.read(self.controller(bus), "authorized_default").strip() or "1"
         lines = [
-            f"P: {path[len('/sys'):]}", "E: SUBSYSTEM=usb", "E: DEVTYPE=usb_device",
+            f"P: {path[len('/sys') :]}",
+            "E: SUBSYSTEM=usb",
+            "E: DEVTYPE=usb_device",
             f"E: PRODUCT={int(device.vendor_id, 16):x}/{int(device.product_id, 16):x}/0",
-            "E: TYPE=0/0/0", f"E: BUSNUM={bus:03d}",
-            f"A: idVendor={device.vendor_id}", f"A: idProduct={device.product_id}",
-            f"A: manufacturer={device.manufacturer}", f"A: product={device.product}",
+            "E: TYPE=0/0/0",
+            f"E: BUSNUM={bus:03d}",
+            f"A: idVendor={device.vendor_id}",
+            f"A: idProduct={device.product_id}",
+            f"A: manufacturer={device.manufacturer}",
+            f"A: product={device.product}",
             f"A: bDeviceClass={device.device_class:02x}",
             f"A: authorized={'0' if authorized == '0' else '1'}",
             f"H: descriptors={descriptors_hex(device)}",
@@ -140,19 +162,31 @@ class UsbTestbed:
         name = os.path.basename(path)
         self._hosts += 1
         host = self._hosts
-        disk = f"{path}/{name}:1.0/host{host}/target{host}:0:0/{host}:0:0:0/block/sd{chr(ord('a') + host % 26)}"
+        letter = chr(ord("a") + host % 26)
+        disk = f"{path}/{name}:1.0/host{host}/target{host}:0:0/{host}:0:0:0/block/sd{letter}"
         made = []
         partitioned = any(v.partition for v in device.volumes)
         disk_props = ["E: ID_PART_TABLE_TYPE=dos"] if partitioned else []
         for volume in device.volumes:
-            node = disk if not volume.partition else f"{disk}/{os.path.basename(disk)}{volume.partition}"
+            node = (
+                disk
+                if not volume.partition
+                else f"{disk}/{os.path.basename(disk)}{volume.partition}"
+            )
             if volume.partition and disk not in made:
                 self._block(disk, "disk", disk_props, device)
                 made.append(disk)
             self._block(
-                node, "partition" if volume.partition else "disk",
-                [f"E: ID_FS_TYPE={volume.fs_type}", f"E: ID_FS_UUID={volume.fs_uuid}",
-                 "E: ID_FS_USAGE=" + ("crypto" if volume.fs_type in ("crypto_LUKS", "BitLocker") else "filesystem")],
+                node,
+                "partition" if volume.partition else "disk",
+                [
+                    f"E: ID_FS_TYPE={volume.fs_type}",
+                    f"E: ID_FS_UUID={volume.fs_uuid}",
+                    "E: ID_FS_USAGE="
+                    + (
+                        "crypto" if volume.fs_type in ("crypto_LUKS", "BitLocker") else "filesystem"
+                    ),
+                ],
                 device,
             )
             made.append(node)
@@ -162,10 +196,19 @@ class UsbTestbed:
         serial = (device.serial or b"").decode("utf-8", "replace").replace("\n", "")
         self._add(
             "\n".join(
-                [f"P: {node[len('/sys'):]}", "E: SUBSYSTEM=block", f"E: DEVTYPE={devtype}",
-                 f"E: DEVNAME=/dev/{os.path.basename(node)}", "E: ID_BUS=usb",
-                 f"E: ID_SERIAL_SHORT={serial}", *props, "A: ro=0", "A: size=2097152"]
-            ) + "\n"
+                [
+                    f"P: {node[len('/sys') :]}",
+                    "E: SUBSYSTEM=block",
+                    f"E: DEVTYPE={devtype}",
+                    f"E: DEVNAME=/dev/{os.path.basename(node)}",
+                    "E: ID_BUS=usb",
+                    f"E: ID_SERIAL_SHORT={serial}",
+                    *props,
+                    "A: ro=0",
+                    "A: size=2097152",
+                ]
+            )
+            + "\n"
         )
 
     def unplug(self, path: str) -> None:

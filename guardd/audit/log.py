@@ -63,6 +63,8 @@ _MAX_RESUME_LINE = 16 * 1024 * 1024
 _MAX_DEPTH = 32
 _MAX_NODES = 100_000
 _MAX_INT_BITS = 4096  # well below Python's int<->str digit limit, which would make dumps raise
+# dict first: isinstance() tries them in order and the Mapping ABC check is the slow one.
+_CONTAINERS = (dict, list, tuple, set, frozenset, Mapping)
 
 
 class AuditError(Exception):
@@ -207,7 +209,9 @@ class _Cleaner:
         self._nodes_left -= 1
         if self._nodes_left < 0:
             return "<truncated>"
-        if isinstance(value, Mapping | list | tuple | set | frozenset):
+        if type(value) is str:  # by far the commonest value: skip the isinstance chain
+            return _clean_str(value)
+        if isinstance(value, _CONTAINERS):
             return self._container(value, depth)
         return _clean_scalar(value)
 
@@ -437,6 +441,8 @@ class AuditLog:
     def _resume(self) -> list[AuditRecord]:
         """Continue the chain from the file's last good record; record any damage found."""
         fd = self._fileno()
+        # The head first: once a record below is written, the head thread moves it on.
+        head = _read_head_quietly(self._head_path)
         tail = _scan_tail(self._path)
         self._seq, self._hash = tail.seq, tail.hash
         self._needs_resume = False
@@ -446,7 +452,6 @@ class AuditLog:
         if tail.damaged_line is not None:
             data: dict[str, JsonValue] = {"damaged_line": tail.damaged_line}
             written.append(self._write_record(EVENT_RESUMED_AFTER_DAMAGE, data))
-        head = _read_head_quietly(self._head_path)
         if head is not None and _head_ahead_of(head, tail.seq, tail.hash):
             data = {"head_seq": head[0], "log_seq": tail.seq}
             written.append(self._write_record(EVENT_RESUMED_AFTER_TRUNCATION, data))

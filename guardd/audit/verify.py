@@ -75,8 +75,9 @@ class _Chain:
         if record.seq != self.seq + 1:
             if self.lines == 1:
                 return f"the log starts at seq {record.seq} (records before it were removed)"
+            how = "removed" if record.seq > self.seq else "inserted"
             return (
-                "a record before it was removed or reordered "
+                f"a record before it was {how} or reordered "
                 f"(seq {record.seq} follows seq {self.seq})"
             )
         if record.prev != self.hash:

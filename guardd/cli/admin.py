@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("reload", help="make guardd read its rules again").set_defaults(
         func=cmd_reload
     )
+    stats = commands.add_parser("stats", help="guardd's own latency and memory figures")
+    stats.add_argument("--reset", action="store_true", help="start a fresh latency window")
+    stats.set_defaults(func=cmd_stats)
     return parser
 
 
@@ -110,6 +113,12 @@ def cmd_reload(args: argparse.Namespace) -> int:
     for problem in info.get("problems") or []:
         print(f"  {problem}")
     return EXIT_FAILED
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the daemon's own figures as JSON."""
+    print_json(_client(args).call(Op.STATS, {"reset": args.reset}))
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

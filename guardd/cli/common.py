@@ -85,12 +85,13 @@ def print_devices(devices: Sequence[dict[str, Any]], with_rule: bool) -> None:
             ids = f"{safe(device.get('vendor_id'), 8)}:{safe(device.get('product_id'), 8)}"
             print(f"    rule {safe(device.get('rule'), 100)}; usb id {ids}")
         for volume in device.get("volumes") or []:
-            fs = safe(volume.get("fs_type"), 20)
-            print(f"    volume {safe(volume.get('name'), 20)} ({fs}): {safe(volume.get('reason'), 200)}")
+            name, fs = safe(volume.get("name"), 20), safe(volume.get("fs_type"), 20)
+            print(f"    volume {name} ({fs}): {safe(volume.get('reason'), 200)}")
 
 
 def print_status(hello: object) -> None:
     """'guardd 0.1.0 is running; you are alice (staff).'"""
     info = hello if isinstance(hello, dict) else {}
     role = "IT administrator" if info.get("admin") else "staff"
-    print(f"guardd {safe(info.get('version'), 20)} is running; you are {safe(info.get('user'))} ({role}).")
+    version, user = safe(info.get("version"), 20), safe(info.get("user"))
+    print(f"guardd {version} is running; you are {user} ({role}).")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from guardd.audit import AuditLog
+from guardd.audit import AuditLog, JsonValue
 from guardd.devices.state import DeviceState, VolumeState
 from guardd.devices.sysfs import is_root_hub, read_facts
 from guardd.devices.udev_source import BlockEvent, UsbEvent
+from guardd.stats import LatencyWindow
 from guardd.store.db import HeldVolume, Store
 from rules.device import DeviceFacts, VolumeFacts, classify
 from rules.matcher import Decision, Matcher, Verdict
@@ -55,6 +57,7 @@ class DeviceGate:
         self._clock = clock
         self._read = read
         self._devices: dict[str, DeviceState] = {}
+        self.enforce_latency = LatencyWindow()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -70,11 +73,11 @@ class DeviceGate:
     def usb_event(self, event: UsbEvent) -> None:
         """A kernel uevent for a USB device."""
         if event.action == "add":
-            self.usb_added(event.sys_path, cause="plugged")
+            self.usb_added(event.sys_path, cause="plugged", received=event.received)
         elif event.action == "remove":
             self.usb_removed(event.sys_path)
 
-    def usb_added(self, sys_path: str, cause: str) -> DeviceState | None:
+    def usb_added(self, sys_path: str, cause: str, received: float = 0.0) -> DeviceState | None:
         """Judge a USB device and enforce the verdict; controllers are set to default-deny."""
         if is_root_hub(sys_path):
             self._deny_by_default(sys_path)
@@ -89,6 +92,8 @@ class DeviceGate:
         )
         self._restore_held_volumes(state)
         self._enforce(state)
+        if received:
+            self.enforce_latency.add(time.perf_counter() - received)
         self._devices[sys_path] = state
         self._record(state, cause)
         return state
@@ -234,7 +239,7 @@ class DeviceGate:
         self._audit.append("device.decision", {**_summary(state), "cause": cause})
 
 
-def _summary(state: DeviceState) -> dict[str, object]:
+def _summary(state: DeviceState) -> dict[str, JsonValue]:
     decision = state.decision
     return {
         "device": state.facts.id,
@@ -249,7 +254,7 @@ def _summary(state: DeviceState) -> dict[str, object]:
     }
 
 
-def _volume(volume: VolumeFacts, decision: Decision) -> dict[str, object]:
+def _volume(volume: VolumeFacts, decision: Decision) -> dict[str, JsonValue]:
     return {
         "volume": volume.name,
         "fs_type": volume.fs_type,

@@ -39,7 +39,7 @@ class DeviceState:
 
     @property
     def identity(self) -> str:
-        """What makes it the same stick: vendor, product, serial (self-reported, never enough alone)."""
+        """Vendor, product and serial: the same stick, as far as it says (self-reported)."""
         return f"{self.facts.vendor_id}:{self.facts.product_id}:{self.facts.serial!r}"
 
     def view(self) -> dict[str, object]:

@@ -108,4 +108,3 @@ def _write(sys_path: str, name: str, value: bytes) -> None:
             raise OSError(errno.EIO, "short write")
     finally:
         os.close(fd)
-

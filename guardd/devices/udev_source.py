@@ -7,6 +7,8 @@ carries blkid's findings (ID_FS_TYPE, ID_FS_UUID).
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,10 +20,14 @@ RECEIVE_BUFFER_BYTES = 32 * 1024 * 1024
 
 @dataclass(frozen=True)
 class UsbEvent:
-    """A USB device appeared or went away (interfaces and other actions are not reported)."""
+    """A USB device appeared or went away (interfaces and other actions are not reported).
+
+    `received` is time.perf_counter() when guardd read it off the socket.
+    """
 
     action: str
     sys_path: str
+    received: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def to_event(device: pyudev.Device, from_kernel: bool) -> Event | None:
     subsystem = device.subsystem
     if from_kernel and subsystem == "usb" and device.device_type == "usb_device":
         if action in ("add", "remove"):
-            return UsbEvent(action, str(device.sys_path))
+            return UsbEvent(action, str(device.sys_path), time.perf_counter())
         return None
     if not from_kernel and subsystem == "block" and action in ("add", "change", "remove"):
         return block_event(action, device)
@@ -77,7 +83,7 @@ def to_event(device: pyudev.Device, from_kernel: bool) -> Event | None:
 
 
 class UdevSource:
-    """Two netlink monitors (kernel for USB, udev for block) and the enumeration of what is present."""
+    """Netlink monitors (kernel: USB; udev: block) and the enumeration of what is present."""
 
     def __init__(self, context: pyudev.Context | None = None) -> None:
         self._context = context or pyudev.Context()
@@ -88,11 +94,10 @@ class UdevSource:
     def start(self) -> None:
         """Bind the sockets; call before enumerating so nothing falls between the two."""
         for monitor in (self._kernel, self._udev):
-            try:
-                # A storm of plugs must not overflow the socket and lose an 'add'.
+            # A storm of plugs must not overflow the socket and lose an 'add'; without root
+            # the default buffer still works.
+            with contextlib.suppress(OSError):
                 monitor.set_receive_buffer_size(RECEIVE_BUFFER_BYTES)
-            except OSError:
-                pass  # not root (tests of the client side): the default buffer still works
         self._kernel.start()
         self._udev.start()
 

@@ -32,7 +32,7 @@ class Client:
         self._timeout = timeout
 
     def call(self, op: Op, args: dict[str, Any] | None = None) -> object:
-        """Send a request and return its result; raise GuarddError (UNAVAILABLE when not running)."""
+        """Send a request, return its result; GuarddError (UNAVAILABLE when guardd is down)."""
         with self._connect() as sock:
             sock.sendall(encode_request(op, args))
             return decode_response(_read_line(sock))

@@ -27,6 +27,7 @@ class Op(StrEnum):
     HELLO = "hello"
     DEVICES = "devices"
     RELOAD = "reload"
+    STATS = "stats"
 
 
 class Privilege(IntEnum):
@@ -41,6 +42,7 @@ PRIVILEGES: dict[Op, Privilege] = {
     Op.HELLO: Privilege.STAFF,
     Op.DEVICES: Privilege.STAFF,
     Op.RELOAD: Privilege.ADMIN,
+    Op.STATS: Privilege.ADMIN,
 }
 
 
@@ -110,7 +112,7 @@ def decode_response(line: bytes) -> object:
     if not isinstance(error, dict):
         raise GuarddError(ErrorCode.INVALID_REQUEST, "malformed response from guardd")
     try:
-        code = ErrorCode(error.get("code"))
+        code = ErrorCode(str(error.get("code")))
     except ValueError:
         code = ErrorCode.INTERNAL
     raise GuarddError(code, str(error.get("message", "unknown error")))

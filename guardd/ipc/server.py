@@ -8,6 +8,7 @@ anything not registered is refused, and an unexpected exception in a handler bec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pwd
@@ -86,17 +87,16 @@ class IpcServer:
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self._path), limit=MAX_MESSAGE_BYTES
         )
-        os.chmod(self._path, 0o666)
+        # Every local user may connect: each request is then checked against its privilege.
+        os.chmod(self._path, 0o666)  # noqa: S103
 
     async def stop(self) -> None:
         """Stop listening and remove the socket file."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        try:
+        with contextlib.suppress(OSError):
             self._path.unlink()
-        except OSError:
-            pass
 
     def _allowed(self, peer: Peer, op: Op) -> bool:
         needed = PRIVILEGES.get(op)
@@ -132,16 +132,18 @@ class IpcServer:
             writer.write(await self._answer(peer, line))
             await writer.drain()
 
+    def _handler_for(self, peer: Peer, op: Op) -> Handler:
+        handler = self._handlers.get(op)
+        if handler is None:
+            raise GuarddError(ErrorCode.UNKNOWN_REQUEST, f"unknown request {op.value!r}")
+        if not self._allowed(peer, op):
+            raise GuarddError(ErrorCode.NOT_PERMITTED, f"only IT administrators may ask for {op}")
+        return handler
+
     async def _answer(self, peer: Peer, line: bytes) -> bytes:
         try:
             request = decode_request(line)
-            handler = self._handlers.get(request.op)
-            if handler is None:
-                raise GuarddError(ErrorCode.UNKNOWN_REQUEST, f"unknown request {request.op!r}")
-            if not self._allowed(peer, request.op):
-                raise GuarddError(
-                    ErrorCode.NOT_PERMITTED, f"only IT administrators may ask for {request.op}"
-                )
+            handler = self._handler_for(peer, request.op)
             return encode_result(await handler(peer, request.args))
         except GuarddError as e:
             return encode_error(e)

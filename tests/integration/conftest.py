@@ -19,7 +19,7 @@ if "libumockdev-preload" not in os.environ.get("LD_PRELOAD", ""):
         allow_module_level=True,
     )
 
-from sim.usb import UsbTestbed  # noqa: E402  (needs the preload check first)
+from sim.usb import UsbTestbed
 
 ENROLLED = RULES_HEADER + "".join(
     [

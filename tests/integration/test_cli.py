@@ -18,12 +18,18 @@ BIN = Path(sys.executable).parent
 NOBODY = 65534
 
 
-def cli(*args: str, env: dict[str, str] | None = None, uid: int | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, uid: int | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / args[0]), *args[1:]]
     if uid is not None:
         command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *command]
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=60, env=env or dict(os.environ),
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or dict(os.environ),
         check=False,
     )
 
@@ -46,7 +52,16 @@ def test_guardctl_devices_json_has_the_contract_fields(
     assert out.returncode == 0, out.stderr
     devices = {d["id"]: d for d in json.loads(out.stdout)}
     for device in devices.values():
-        assert {"id", "serial", "vendor_id", "product_id", "kind", "verdict", "reason", "rule"} <= set(device)
+        assert {
+            "id",
+            "serial",
+            "vendor_id",
+            "product_id",
+            "kind",
+            "verdict",
+            "reason",
+            "rule",
+        } <= set(device)
     assert devices["2-1"]["verdict"] == "allowed"
     assert devices["2-1"]["serial"] == "SCHOOL-000123"
     assert (devices["2-1"]["vendor_id"], devices["2-1"]["product_id"]) == ("46f4", "0001")
@@ -142,7 +157,10 @@ def test_daemon_refuses_broken_rules(testbed: UsbTestbed, tmp_path: Path) -> Non
     daemon = GuarddProcess(tmp_path / "g", testbed.root, '[[drive]]\nserial = "X"\n')
     out = subprocess.run(
         [sys.executable, "-m", "guardd.daemon", "--config", str(daemon.config)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env=dict(os.environ, UMOCKDEV_DIR=testbed.root),
     )
     assert out.returncode == 2
@@ -169,7 +187,9 @@ def test_broken_reload_keeps_last_good_rules(testbed: UsbTestbed, guardd: Guardd
     assert out.returncode == 1
     assert "NOT reloaded" in out.stdout
     assert daemon.device("2-1")["verdict"] == "allowed"  # type: ignore[index]
-    events = [json.loads(x)["event"] for x in (daemon.state_dir / "audit.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(x)["event"] for x in (daemon.state_dir / "audit.jsonl").read_text().splitlines()
+    ]
     assert "rules.reload_failed" in events
     # A good reload that removes the drive switches it off at once.
     daemon.rules_path.write_text("[policy]\nrequire_encryption = true\n")
@@ -220,4 +240,8 @@ def test_socket_peer_identity_comes_from_the_kernel(
     out = cli("guardctl", "status", env=env, uid=NOBODY)
     assert out.returncode == 0, out.stderr
     assert "you are nobody (staff)" in out.stdout
-    wait_for(lambda: "IT administrator" in cli("guardctl", "status", env=env).stdout, 5, lambda: "root not admin")
+    wait_for(
+        lambda: "IT administrator" in cli("guardctl", "status", env=env).stdout,
+        5,
+        lambda: "root not admin",
+    )

@@ -55,7 +55,8 @@ def _parse(text: str) -> None:
         result = parse_rules(text, "fuzz.toml")
     except RulesError as error:
         assert error.problems
-        assert all(problem.line >= 0 for problem in error.problems)
+        last_line = text.count("\n") + 1
+        assert all(0 <= problem.line <= last_line for problem in error.problems)
     else:
         assert isinstance(result, RuleSet)
 

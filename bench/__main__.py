@@ -1,0 +1,35 @@
+"""`make bench`: run every benchmark, print the figures, write them as JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench import decision, uevents
+
+RESULTS = Path("bench/results")
+
+
+def main() -> int:
+    """Run the benchmarks in turn; JSON to stdout and to bench/results/."""
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "decision": decision.run(),
+        "uevents": uevents.run(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    text = json.dumps(report, indent=2)
+    out.write_text(text + "\n")
+    (RESULTS / "latest.json").write_text(text + "\n")
+    print(text)
+    print(f"written to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

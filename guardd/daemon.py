@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import logging
+import os
 import signal
 import sys
 import time
@@ -21,7 +23,7 @@ from guardd.config import DEFAULT_CONFIG, DaemonConfig, load_config
 from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
 from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
-from guardd.errors import GuarddError
+from guardd.errors import ErrorCode, GuarddError
 from guardd.ipc.protocol import Op
 from guardd.ipc.server import IpcServer, Peer
 from guardd.store.db import Store
@@ -35,6 +37,7 @@ class Daemon:
 
     def __init__(self, config: DaemonConfig, rules: RuleSet) -> None:
         self.config = config
+        self._lock = lock_state_dir(config.state_dir)
         self.store = Store.open(config.database)
         self.audit = AuditLog.open(config.audit_log, sink=SyslogSink())
         self.source = UdevSource()
@@ -119,6 +122,21 @@ class Daemon:
         self.server.register(Op.RELOAD, reload)
 
 
+def lock_state_dir(state_dir: Path) -> int:
+    """Hold an exclusive lock on the state folder for the process's life: two daemons on one
+    audit trail would break its chain."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    fd = os.open(state_dir / "guardd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise GuarddError(
+            ErrorCode.UNAVAILABLE, f"another guardd is already running with {state_dir}"
+        ) from None
+    return fd
+
+
 def _rss_kb() -> int:
     try:
         with open("/proc/self/status") as f:
@@ -151,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"guardd: cannot start: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return 2
-    return asyncio.run(daemon.run())
+    try:
+        return asyncio.run(daemon.run())
+    except GuarddError as e:
+        print(f"guardd: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

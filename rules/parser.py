@@ -44,6 +44,11 @@ _DRIVE_KEYS = ("serial", "vendor_id", "product_id", "label", "volume_uuids", "id
 _REQUIRED_DRIVE_KEYS = ("serial", "vendor_id", "product_id")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SIMPLE_KEY_LINE = re.compile(r"[ \t]*([A-Za-z0-9_-]+)[ \t]*=")
+_VALUE_STOP = re.compile(r"""["'#\[\]{}]""")
+# The rest of a basic string, and of a multi-line basic string, up to the closing quotes.
+_BASIC_END = re.compile(r'(?:[^"\\]|\\.)*"')
+_ML_BASIC_END = re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""')
 
 
 # --- line locator -------------------------------------------------------------------------
@@ -83,6 +88,11 @@ class _LineLocator:
         if self._closing is not None or self._depth > 0:
             self._scan_value(line, 0)
             return
+        simple = _SIMPLE_KEY_LINE.match(line)  # most lines: `key = value`
+        if simple:
+            self._record((*self._table, simple.group(1)), number)
+            self._scan_value(line, simple.end())
+            return
         start = len(line) - len(line.lstrip())
         if start == len(line) or line[start] == "#":
             return
@@ -114,7 +124,10 @@ class _LineLocator:
             if self._closing is not None:
                 pos = self._close_multiline(line, pos)
                 continue
-            char = line[pos]
+            stop = _VALUE_STOP.search(line, pos)
+            if stop is None:
+                return
+            pos, char = stop.start(), stop.group()
             if char == "#":
                 return
             if line.startswith(('"""', "'''"), pos):
@@ -126,38 +139,31 @@ class _LineLocator:
                 end = line.find("'", pos + 1)
                 pos = len(line) if end < 0 else end + 1
             else:
-                self._depth += (char in "[{") - (char in "]}")
+                self._depth += 1 if char in "[{" else -1
                 pos += 1
 
     def _close_multiline(self, line: str, pos: int) -> int:
         closing = self._closing
-        assert closing is not None
-        while pos < len(line):
-            if closing == '"""' and line[pos] == "\\":
-                pos += 2
-            elif line.startswith(closing, pos):
-                pos += 3
-                # Up to two more quotes right before the closing ones are content: `""""a"""""`.
-                for _ in range(2):
-                    if pos < len(line) and line[pos] == closing[0]:
-                        pos += 1
-                self._closing = None
-                return pos
-            else:
+        if closing == '"""':
+            found = _ML_BASIC_END.match(line, pos)
+            end = -1 if found is None else found.end() - 3
+        else:
+            end = line.find("'''", pos)
+        if end < 0:
+            return len(line)
+        pos = end + 3
+        # Up to two more quotes right before the closing ones are content: `""""a"""""`.
+        for _ in range(2):
+            if pos < len(line) and line[pos] == line[end]:
                 pos += 1
+        self._closing = None
         return pos
 
 
 def _skip_basic_string(line: str, pos: int) -> int:
-    """Index just after the `"` closing a basic string that starts at `pos`."""
-    while pos < len(line):
-        if line[pos] == "\\":
-            pos += 2
-        elif line[pos] == '"':
-            return pos + 1
-        else:
-            pos += 1
-    return pos
+    """Index just after the `"` closing a basic string whose content starts at `pos`."""
+    found = _BASIC_END.match(line, pos)
+    return len(line) if found is None else found.end()
 
 
 def _read_key(line: str, pos: int) -> tuple[tuple[str, ...], int]:

@@ -483,7 +483,13 @@ class _HeadWriter:
 
     def flush(self) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._pending is None and not self._busy)
+            # The timeout only guards against waiting forever on a thread that has died.
+            while not self._cond.wait_for(self._idle, timeout=1.0):
+                if not self._thread.is_alive():
+                    return
+
+    def _idle(self) -> bool:
+        return self._pending is None and not self._busy
 
     def close(self) -> None:
         """Write what is pending, then stop the thread (idempotent)."""

@@ -107,11 +107,13 @@ class DeviceGate:
 
     def block_event(self, event: BlockEvent) -> None:
         """A disk or partition appeared, changed or went away under some device."""
+        if event.action == "remove":
+            known = self._known_owner(event.sys_path)
+            if known is not None:
+                self._volume_removed(known, event.name)
+            return
         owner = self._owner(event.sys_path)
         if owner is None:
-            return
-        if event.action == "remove":
-            self._volume_removed(owner, event.name)
             return
         volume = VolumeFacts(
             name=event.name,
@@ -173,12 +175,17 @@ class DeviceGate:
 
     def _owner(self, block_path: str) -> DeviceState | None:
         """The USB device a block device sits under (judged now if it was not yet known)."""
-        parts = block_path.split("/")
-        for end in range(len(parts), 0, -1):
-            if _USB_DEVICE_NAME.fullmatch(parts[end - 1]):
-                path = "/".join(parts[:end])
-                return self._devices.get(path) or self.usb_added(path, cause="volume-seen")
-        return None
+        path = usb_ancestor(block_path)
+        if path is None:
+            return None
+        known = self._devices.get(path)
+        if known is not None or not os.path.isdir(path):
+            return known
+        return self.usb_added(path, cause="volume-seen")
+
+    def _known_owner(self, block_path: str) -> DeviceState | None:
+        path = usb_ancestor(block_path)
+        return None if path is None else self._devices.get(path)
 
     def _volume_seen(self, owner: DeviceState, volume: VolumeFacts) -> None:
         if owner.device_decision.verdict is Verdict.BLOCKED:
@@ -237,6 +244,15 @@ class DeviceGate:
         view = state.view()
         self._store.put_device(state.sys_path, state.identity, view, self._clock())
         self._audit.append("device.decision", {**_summary(state), "cause": cause})
+
+
+def usb_ancestor(block_path: str) -> str | None:
+    """The sys path of the nearest USB device (e.g. .../usb2/2-1.4) above a block device."""
+    parts = block_path.split("/")
+    for end in range(len(parts), 0, -1):
+        if _USB_DEVICE_NAME.fullmatch(parts[end - 1]):
+            return "/".join(parts[:end])
+    return None
 
 
 def _summary(state: DeviceState) -> dict[str, JsonValue]:

@@ -56,6 +56,16 @@ class Peer:
 Handler = Callable[[Peer, dict[str, Any]], Awaitable[object]]
 
 
+def _in_use(path: Path) -> bool:
+    """True when something answers on the socket (a stale file from a crash does not)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 def peer_of(sock: socket.socket) -> Peer:
     """Read the peer's credentials from the kernel."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -82,6 +92,10 @@ class IpcServer:
     async def start(self) -> None:
         """Listen (any local user may connect; each request is then checked)."""
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if _in_use(self._path):
+            raise GuarddError(
+                ErrorCode.UNAVAILABLE, f"another guardd is already serving {self._path}"
+            )
         if self._path.is_socket() or self._path.is_symlink():
             self._path.unlink()
         self._server = await asyncio.start_unix_server(

@@ -245,3 +245,19 @@ def test_socket_peer_identity_comes_from_the_kernel(
         5,
         lambda: "root not admin",
     )
+
+
+def test_second_daemon_on_same_state_refuses(testbed: UsbTestbed, guardd: GuarddFactory) -> None:
+    daemon = guardd()
+    out = subprocess.run(
+        [sys.executable, "-m", "guardd.daemon", "--config", str(daemon.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ, UMOCKDEV_DIR=testbed.root),
+    )
+    assert out.returncode == 2
+    assert "another guardd is already running" in out.stderr
+    assert cli("guard-admin", "--config", str(daemon.config), "audit", "verify").returncode == 0
+    assert daemon.devices() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -96,7 +97,7 @@ def test_timestamp_is_utc_iso8601_with_microseconds(log_path: Path) -> None:
 def test_records_are_chained(log: AuditLog, log_path: Path) -> None:
     records = [log.append("device.decision", {"n": n}) for n in range(5)]
     assert [r.seq for r in records] == [1, 2, 3, 4, 5]
-    for before, after in zip(records, records[1:], strict=False):
+    for before, after in itertools.pairwise(records):
         assert after.prev == before.hash
     assert log.head == (5, records[-1].hash)
 
@@ -122,11 +123,7 @@ def test_creates_parent_directory_and_file_with_restricted_modes(log_path: Path)
 
 
 def test_descriptor_is_append_only_and_close_on_exec(log: AuditLog, log_path: Path) -> None:
-    fds = [
-        int(fd.name)
-        for fd in Path("/proc/self/fd").iterdir()
-        if _readlink(fd) == str(log_path)
-    ]
+    fds = [int(fd.name) for fd in Path("/proc/self/fd").iterdir() if _readlink(fd) == str(log_path)]
     assert len(fds) == 1
     flags = fcntl.fcntl(fds[0], fcntl.F_GETFL)
     assert flags & os.O_APPEND
@@ -436,12 +433,12 @@ def test_sink_receives_each_record(log_path: Path) -> None:
 HOSTILE = [
     "\x00\x01\x1b[31mred\x7f",
     "line one\nline two\r\n",
-    'quote " backslash \\ and \'',
+    "quote \" backslash \\ and '",
     "lone \udcff surrogate \ud800",
     "\u2028 and \u2029 and \x85 split some line readers",
     "x" * 10_000,
     "é" * 300,
-    "}\n{\"seq\":1}",
+    '}\n{"seq":1}',
 ]
 
 
@@ -518,8 +515,9 @@ hostile_text = st.text(
 )
 json_values: st.SearchStrategy[JsonValue] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | hostile_text,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(hostile_text, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(hostile_text, children, max_size=4)
+    ),
     max_leaves=12,
 )
 

@@ -12,8 +12,14 @@ from guardd.audit.syslog_sink import summarize
 
 
 def record(data: dict[str, JsonValue], event: str = "device.decision") -> AuditRecord:
-    return AuditRecord(seq=7, ts="2024-01-01T00:00:00.000000Z", event=event, data=data,
-                       prev="0" * 64, hash="ab" * 32)
+    return AuditRecord(
+        seq=7,
+        ts="2024-01-01T00:00:00.000000Z",
+        event=event,
+        data=data,
+        prev="0" * 64,
+        hash="ab" * 32,
+    )
 
 
 class FakeSyslog:

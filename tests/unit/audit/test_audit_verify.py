@@ -79,7 +79,9 @@ def test_reformatted_line_with_same_content_still_verifies(path: Path, lines: li
 def test_deleted_middle_line_is_caught(path: Path, lines: list[bytes]) -> None:
     del lines[7]
     rewrite(path, lines)
-    bad(verify(path), 8, "line 8: a record before it was removed or reordered (seq 9 follows seq 7)")
+    bad(
+        verify(path), 8, "line 8: a record before it was removed or reordered (seq 9 follows seq 7)"
+    )
 
 
 def test_deleted_first_line_is_caught(path: Path, lines: list[bytes]) -> None:
@@ -91,27 +93,41 @@ def test_deleted_first_line_is_caught(path: Path, lines: list[bytes]) -> None:
 def test_deleted_last_lines_are_caught_by_the_head(path: Path, lines: list[bytes]) -> None:
     rewrite(path, lines[:-2])
     result = verify(path)
-    bad(result, 9, "2 records at the end were removed (the head says seq 10, the log ends at seq 8)")
+    bad(
+        result, 9, "2 records at the end were removed (the head says seq 10, the log ends at seq 8)"
+    )
     assert result.records == 8
 
 
 def test_one_deleted_last_line_is_caught(path: Path, lines: list[bytes]) -> None:
     rewrite(path, lines[:-1])
-    bad(verify(path), 10, "1 record at the end was removed (the head says seq 10, the log ends at seq 9)")
+    bad(
+        verify(path),
+        10,
+        "1 record at the end was removed (the head says seq 10, the log ends at seq 9)",
+    )
 
 
 def test_all_lines_deleted_is_caught(path: Path, lines: list[bytes]) -> None:
     rewrite(path, [])
-    bad(verify(path), 1, f"{N} records at the end were removed (the head says seq {N}, the log ends at seq 0)")
+    bad(
+        verify(path),
+        1,
+        f"{N} records at the end were removed (the head says seq {N}, the log ends at seq 0)",
+    )
 
 
 def test_swapped_lines_are_caught(path: Path, lines: list[bytes]) -> None:
     lines[4], lines[5] = lines[5], lines[4]
     rewrite(path, lines)
-    bad(verify(path), 5, "line 5: a record before it was removed or reordered (seq 6 follows seq 4)")
+    bad(
+        verify(path), 5, "line 5: a record before it was removed or reordered (seq 6 follows seq 4)"
+    )
 
 
-def test_forged_line_with_its_own_valid_hash_breaks_the_chain(path: Path, lines: list[bytes]) -> None:
+def test_forged_line_with_its_own_valid_hash_breaks_the_chain(
+    path: Path, lines: list[bytes]
+) -> None:
     forged = json.loads(lines[3])
     forged["seq"] = 5
     forged["data"] = {"verdict": "allowed", "serial": "FORGED"}
@@ -121,20 +137,28 @@ def test_forged_line_with_its_own_valid_hash_breaks_the_chain(path: Path, lines:
     bad(verify(path), 5, "line 5: chain broken: prev does not match the hash of line 4")
 
 
-def test_forged_line_linked_into_the_chain_is_caught_after_it(path: Path, lines: list[bytes]) -> None:
+def test_forged_line_linked_into_the_chain_is_caught_after_it(
+    path: Path, lines: list[bytes]
+) -> None:
     previous = json.loads(lines[3])
     forged = {**previous, "seq": 5, "prev": previous["hash"], "data": {"verdict": "allowed"}}
     lines.insert(4, forge(forged))
     rewrite(path, lines)
     # The forgery itself links correctly; the genuine record after it no longer fits.
-    bad(verify(path), 6, "line 6: a record before it was inserted or reordered (seq 5 follows seq 5)")
+    bad(
+        verify(path),
+        6,
+        "line 6: a record before it was inserted or reordered (seq 5 follows seq 5)",
+    )
 
 
 def test_forged_first_line_must_start_the_chain(path: Path, lines: list[bytes]) -> None:
     first = json.loads(lines[0])
     lines[0] = forge({**first, "prev": "a" * 64})
     rewrite(path, lines)
-    bad(verify(path), 1, "line 1: chain broken: the first record's prev is not the start of a chain")
+    bad(
+        verify(path), 1, "line 1: chain broken: the first record's prev is not the start of a chain"
+    )
 
 
 def test_rewritten_tail_is_caught_by_the_head(path: Path, lines: list[bytes]) -> None:
@@ -151,13 +175,18 @@ def test_rewritten_tail_is_caught_by_the_head(path: Path, lines: list[bytes]) ->
     bad(
         verify(path),
         10,
-        "line 10: record seq 10 is not the one the head names (the records from there on were replaced)",
+        "line 10: record seq 10 is not the one the head names "
+        "(the records from there on were replaced)",
     )
 
 
 def test_truncated_last_line_is_caught(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"".join(lines)[:-15])
-    bad(verify(path), N, f"line {N}: the last line is incomplete (no newline at its end: a write was cut short)")
+    bad(
+        verify(path),
+        N,
+        f"line {N}: the last line is incomplete (no newline at its end: a write was cut short)",
+    )
 
 
 def test_missing_final_newline_is_caught(path: Path, lines: list[bytes]) -> None:
@@ -189,7 +218,9 @@ def test_deeply_nested_garbage_is_just_invalid(path: Path, lines: list[bytes]) -
         b'{"seq":3,"ts":"","event":"","data":{"x":NaN},"prev":"","hash":""}\n',
     ],
 )
-def test_json_that_is_not_a_record_is_caught(path: Path, lines: list[bytes], replacement: bytes) -> None:
+def test_json_that_is_not_a_record_is_caught(
+    path: Path, lines: list[bytes], replacement: bytes
+) -> None:
     lines[2] = replacement
     rewrite(path, lines)
     bad(verify(path), 3, "line 3: not an audit record (fields missing or of the wrong type)")
@@ -250,7 +281,9 @@ def test_head_behind_but_naming_another_record_is_caught(path: Path, lines: list
 def test_removed_damaged_line_is_still_noticed(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(path.read_bytes() + b"garbage\n")
     AuditLog.open(path).close()  # records the damage at line 11
-    rewrite(path, [line for line in path.read_bytes().splitlines(keepends=True) if line != b"garbage\n"])
+    rewrite(
+        path, [line for line in path.read_bytes().splitlines(keepends=True) if line != b"garbage\n"]
+    )
     bad(
         verify(path),
         11,

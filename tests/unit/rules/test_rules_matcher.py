@@ -24,7 +24,9 @@ KEYBOARD = ((0x03, 0x01, 0x01),)
 LUKS_UUID = "0f5e3c1a-8d2b-4c6e-9a7f-1b2c3d4e5f60"
 
 
-def _drive(serial: str, vendor_id: str = "0781", product_id: str = "5581", **extra: object) -> Drive:
+def _drive(
+    serial: str, vendor_id: str = "0781", product_id: str = "5581", **extra: object
+) -> Drive:
     fields: dict[str, object] = {
         "rule_id": f"drive:{vendor_id}:{product_id}:{serial}",
         "serial": serial,
@@ -184,7 +186,7 @@ def test_unknown_phone_or_camera_is_blocked(interfaces: tuple[tuple[int, int, in
 
 
 def test_storage_composite_without_keyboard_is_judged_as_storage() -> None:
-    headset = STICK + ((0x01, 0x01, 0x00), (0x01, 0x02, 0x00))
+    headset = (*STICK, (0x01, 0x01, 0x00), (0x01, 0x02, 0x00))
     matcher = _matcher()
     assert matcher.decide_device(_facts(interfaces=headset)).rule == "office-1"
     assert matcher.decide_device(_facts("NOPE", interfaces=headset)).rule == "default:not-enrolled"
@@ -276,7 +278,9 @@ def test_encryption_not_required() -> None:
 
 
 def test_enrolled_volume_uuid_is_compared_case_insensitively() -> None:
-    decision = _matcher().decide_volume(_facts("SCHOOL-2"), _volume("crypto_LUKS", LUKS_UUID.upper()))
+    decision = _matcher().decide_volume(
+        _facts("SCHOOL-2"), _volume("crypto_LUKS", LUKS_UUID.upper())
+    )
     assert decision.verdict is ALLOWED
     assert decision.reason == "allowed: enrolled as 'SCHOOL-2', encrypted (LUKS)"
 

@@ -80,7 +80,9 @@ def classify(facts: DeviceFacts) -> Classification:
             DeviceKind.COMPOSITE, carries_storage=True, suspicious=CLASS_HID in others, known=True
         )
     if storage:
-        return Classification(DeviceKind.STORAGE, carries_storage=True, suspicious=False, known=True)
+        return Classification(
+            DeviceKind.STORAGE, carries_storage=True, suspicious=False, known=True
+        )
     if classes == {CLASS_HID}:
         kind = DeviceKind.HID
     elif classes == {CLASS_HUB}:

@@ -90,7 +90,8 @@ class _LineLocator:
             return
         simple = _SIMPLE_KEY_LINE.match(line)  # most lines: `key = value`
         if simple:
-            self._record((*self._table, simple.group(1)), number)
+            # The table's own path was recorded at its header: only the key is new.
+            self._lines.setdefault((*self._table, simple.group(1)), number)
             self._scan_value(line, simple.end())
             return
         start = len(line) - len(line.lstrip())

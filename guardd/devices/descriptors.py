@@ -73,15 +73,12 @@ def _interfaces(raw: bytes, pos: int) -> tuple[UsbInterface, ...]:
     seen: dict[tuple[int, int, int], None] = {}  # an ordered set
     count = 0
     end = len(raw)
+    # Kept tight: 64 KiB of 2-byte descriptors is 32k turns of this loop (a few ms).
     while pos < end:
-        if pos + 2 > end:
-            raise DescriptorError(f"descriptor header at byte {pos} runs past the end")
-        length, kind = raw[pos], raw[pos + 1]
-        if length < 2:
-            raise DescriptorError(f"descriptor at byte {pos} has length {length}")
-        if pos + length > end:
-            raise DescriptorError(f"descriptor at byte {pos} runs past the end")
-        if kind == _DT_INTERFACE:
+        length = raw[pos]
+        if length < 2 or pos + length > end:  # length >= 2 also covers a lone trailing byte
+            raise _framing_error(raw, pos)
+        if raw[pos + 1] == _DT_INTERFACE:
             if length < _INTERFACE_DESC_LEN:
                 raise DescriptorError(f"interface descriptor at byte {pos} is too short")
             count += 1
@@ -90,6 +87,14 @@ def _interfaces(raw: bytes, pos: int) -> tuple[UsbInterface, ...]:
             seen.setdefault((raw[pos + 5], raw[pos + 6], raw[pos + 7]), None)
         pos += length
     return tuple(UsbInterface(c, s, p) for c, s, p in seen)
+
+
+def _framing_error(raw: bytes, pos: int) -> DescriptorError:
+    if pos + 2 > len(raw):
+        return DescriptorError(f"descriptor header at byte {pos} runs past the end")
+    if raw[pos] < 2:
+        return DescriptorError(f"descriptor at byte {pos} has length {raw[pos]}")
+    return DescriptorError(f"descriptor at byte {pos} runs past the end")
 
 
 def interfaces_from_udev(value: str) -> tuple[UsbInterface, ...] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -71,13 +72,13 @@ def test_arbitrary_text_only_raises_rules_error(text: str) -> None:
     _parse(text)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(_TOMLISH)
 def test_tomlish_text_only_raises_rules_error(text: str) -> None:
     _parse(text)
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary() | _TOMLISH.map(lambda text: text.encode("utf-8", "surrogatepass")))
 def test_arbitrary_bytes_in_a_file_only_raise_rules_error(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -86,3 +87,67 @@ def test_arbitrary_bytes_in_a_file_only_raise_rules_error(data: bytes) -> None:
         for target in (path, Path(folder)):
             problems = _problems(lambda: load_rules(target))  # noqa: B023 - called at once
             assert problems is None or problems
+
+
+# --- the line locator against generated, valid files ----------------------------------------
+
+_PRINTABLE = st.text(min_size=1, max_size=40).filter(str.isprintable)
+
+
+def _quote(text: str, style: int) -> str:
+    """Write `text` as one of TOML's four string kinds (falling back to a basic string)."""
+    basic = json.dumps(text, ensure_ascii=False)
+    if style == 1 and "'" not in text:
+        return f"'{text}'"
+    if style == 2:
+        return f'""{basic}""'  # a multi-line basic string on one line
+    if style == 3 and "'''" not in text and not text.endswith("'"):
+        return f"'''{text}'''"
+    return basic
+
+
+# Lines that may sit between tables without changing the rules.
+_NOISE = ["", "# [[drive]] in a comment", "   # serial = 1", "\t"]
+_POLICY = [
+    "[policy]",
+    "encrypted_types = [  # [[drive]]",
+    '  "crypto_LUKS",',
+    "  # [policy]",
+    "  'BitLocker', ]",
+]
+
+
+@st.composite
+def _rules_file(draw: st.DrawFn) -> tuple[str, list[int], int]:
+    """A valid rules file with one product_id broken, each drive's header line and the
+    broken line. Labels use every kind of TOML string; comments look like tables."""
+    count = draw(st.integers(1, 8))
+    broken = draw(st.integers(0, count - 1))
+    lines: list[str] = list(_POLICY) if draw(st.booleans()) else []
+    headers: list[int] = []
+    broken_line = 0
+    for index in range(count):
+        lines += draw(st.lists(st.sampled_from(_NOISE), max_size=3))
+        lines.append(draw(st.sampled_from(["[[drive]]", '[["drive"]]  # x', "  [[ drive ]]"])))
+        headers.append(len(lines))
+        lines.append(f"label = {_quote(draw(_PRINTABLE), draw(st.integers(0, 3)))}")
+        lines.append(f'serial = "S{index}"')
+        lines.append('vendor_id = "0781"')
+        if index == broken:
+            lines.append("product_id = 5581")
+            broken_line = len(lines)
+        else:
+            lines.append('"product_id" = "5581"')
+    return "\n".join(lines) + "\n", headers, broken_line
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rules_file())
+def test_locator_names_the_right_lines(generated: tuple[str, list[int], int]) -> None:
+    text, headers, broken_line = generated
+    problems = _problems(lambda: parse_rules(text, "gen.toml"))
+    assert problems == (
+        Problem("gen.toml", broken_line, "product_id must be a string, not integer"),
+    )
+    fixed = text.replace("product_id = 5581", 'product_id = "5581"')
+    assert [drive.line for drive in parse_rules(fixed, "gen.toml").drives] == headers

@@ -99,7 +99,7 @@ def test_describe_escapes_what_the_device_chose() -> None:
     assert "\x1b" not in line
     assert "\n" not in line
     assert line == (
-        'USB drive "\\x1b]0;owned\\x07 Cruzer" (serial S\\x0aFAKE), id 2-12-12-12-12-…'
+        'USB drive "\\x1b]0;owned\\x07 Cruzer" (serial S\\x0aFAKE), id 2-12-12-12-12-1…'
     )
 
 

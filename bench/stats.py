@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 
 def percentile(samples: list[float], pct: float) -> float:
     """The pct-th percentile (nearest rank) of samples."""
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(pct * len(ordered) / 100) - 1))
     return ordered[rank]
 
 

@@ -76,6 +76,8 @@ def _read_toml(path: Path) -> dict[str, object]:
         raise _error(path, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise _error(path, f"not valid TOML: {e}") from None
+    except RecursionError:
+        raise _error(path, "not valid TOML: nested too deeply") from None
 
 
 def _path(source: Path, base: Path, data: dict[str, object], key: str) -> Path:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 WINDOW = 10_000
 
 
 def _percentile(ordered: list[float], pct: float) -> float:
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    """Nearest rank (round() would round halves to even and miss the median)."""
+    rank = max(0, min(len(ordered) - 1, math.ceil(pct * len(ordered) / 100) - 1))
     return ordered[rank]
 
 

@@ -126,7 +126,8 @@ def head_path_for(path: Path) -> Path:
 def read_head(path: Path) -> tuple[int, str] | None:
     """The (seq, hash) in a head file; None if it is missing.
 
-    Raises ValueError if the file exists but does not hold a valid head.
+    (0, GENESIS_HASH) is the head of a log with no records yet. Raises ValueError if the file
+    exists but does not hold a valid head.
     """
     try:
         raw = path.read_bytes()
@@ -139,6 +140,8 @@ def read_head(path: Path) -> tuple[int, str] | None:
     seq, digest = (head.get("seq"), head.get("hash")) if isinstance(head, dict) else (None, None)
     if isinstance(seq, int) and _is_seq(seq) and isinstance(digest, str) and _is_hex64(digest):
         return seq, digest
+    if (seq, digest) == (0, GENESIS_HASH) and type(seq) is int:
+        return 0, GENESIS_HASH
     raise ValueError("the head file has no valid seq and hash")
 
 
@@ -341,6 +344,11 @@ class AuditLog:
         try:
             with log._lock:
                 written = log._resume()
+                log._head_writer.post(log._seq, log._hash)
+            # Wait for the head once, at start: the head thread may lag behind appends, but a
+            # head must exist before the first record, or a kill -9 right after that record
+            # would leave a log without a head, which verify rightly reports.
+            log._head_writer.flush()
         except BaseException:
             log.close()
             raise

@@ -144,7 +144,9 @@ class DeviceGate:
             for volume in state.volumes.values():
                 volume.decision = matcher.decide_volume(state.facts, volume.facts)
             if state.decision != before:
-                changed += 1
+                # A relabelled drive is re-recorded (the label shown changes) but only a new
+                # verdict counts as a change.
+                changed += state.decision.verdict is not before.verdict
                 self._enforce(state)
                 self._hold_or_release(state)
                 self._record(state, "rules-reloaded")

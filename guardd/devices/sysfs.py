@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import unicodedata
 
 from guardd.devices.descriptors import DescriptorError, parse_descriptors
 from rules.device import DeviceFacts
@@ -18,7 +19,6 @@ MAX_ATTRIBUTE_BYTES = 4096
 MAX_DESCRIPTOR_BYTES = 65536
 _HEX4 = re.compile(r"[0-9a-f]{4}")
 _ROOT_HUB = re.compile(r"usb[0-9]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def is_root_hub(sys_path: str) -> bool:
@@ -56,7 +56,8 @@ def strict_text(raw: bytes | None) -> str | None:
 def display_text(raw: bytes | None, limit: int = 64) -> str:
     """A device-chosen string made safe to show a person: no control characters, bounded."""
     text = (raw or b"").decode("utf-8", errors="replace").strip()
-    text = _CONTROL.sub("?", text)
+    # Control and format characters (U+202E reverses the text after it) are replaced.
+    text = "".join("?" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -83,10 +83,12 @@ def _load(line: bytes, limit: int) -> dict[str, Any]:
         raise GuarddError(ErrorCode.INVALID_REQUEST, "message is not valid JSON") from None
     if not isinstance(obj, dict):
         raise GuarddError(ErrorCode.INVALID_REQUEST, "message is not a JSON object")
-    if obj.get("v") != PROTOCOL_VERSION:
+    version = obj.get("v")
+    # type() and not ==: true and 1.0 compare equal to 1 but are not version 1.
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise GuarddError(
             ErrorCode.UNSUPPORTED_VERSION,
-            f"protocol version {obj.get('v')!r} is not supported (this guardd speaks "
+            f"protocol version {version!r} is not supported (this guardd speaks "
             f"{PROTOCOL_VERSION})",
         )
     return obj

@@ -210,6 +210,12 @@ def test_reopening_resumes_the_chain(log_path: Path) -> None:
     assert verify(log_path).records == 4
 
 
+def test_open_writes_the_head_before_any_record(log_path: Path) -> None:
+    with AuditLog.open(log_path):
+        assert read_head(head_path_for(log_path)) == (0, GENESIS_HASH)
+    assert verify(log_path).ok
+
+
 def test_opening_an_empty_file_starts_a_new_chain(log_path: Path) -> None:
     log_path.parent.mkdir(parents=True)
     log_path.write_bytes(b"")
@@ -405,7 +411,8 @@ def test_a_failing_head_write_does_not_fail_the_append(
     log.append("device.decision", DECISION)
     log.flush()
     monkeypatch.undo()
-    assert verify(log_path).problem.startswith("the head file is missing")
+    assert read_head(head_path_for(log_path)) == (0, GENESIS_HASH)  # written by open()
+    assert verify(log_path).ok  # a head behind the log is no damage
     record = log.append("device.decision", DECISION)
     log.flush()
     assert read_head(head_path_for(log_path)) == (2, record.hash)

@@ -249,7 +249,15 @@ def test_removed_head_is_caught(path: Path, lines: list[bytes]) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"garbage", b"[]", b'{"seq":0,"hash":"' + b"0" * 64 + b'"}', b'{"seq":3,"hash":"xyz"}'],
+    [
+        b"",
+        b"garbage",
+        b"[]",
+        b'{"seq":0,"hash":"' + b"a" * 64 + b'"}',
+        b'{"seq":-1,"hash":"' + b"0" * 64 + b'"}',
+        b'{"seq":false,"hash":"' + b"0" * 64 + b'"}',
+        b'{"seq":3,"hash":"xyz"}',
+    ],
 )
 def test_damaged_head_is_caught(path: Path, lines: list[bytes], content: bytes) -> None:
     head_path_for(path).write_bytes(content)
@@ -264,6 +272,13 @@ def test_problems_in_the_log_come_before_head_problems(path: Path, lines: list[b
     lines[2] = b"junk\n"
     rewrite(path, lines)
     assert verify(path).first_bad_line == 3
+
+
+def test_head_of_an_empty_trail_is_accepted(path: Path, lines: list[bytes]) -> None:
+    head_path_for(path).write_text(json.dumps({"seq": 0, "hash": GENESIS_HASH}))
+    assert verify(path).ok
+    path.write_bytes(b"")
+    assert verify(path).ok
 
 
 def test_head_behind_the_log_is_accepted(path: Path, lines: list[bytes]) -> None:

@@ -30,9 +30,9 @@ STICK_DESCRIPTORS = bytes.fromhex(
 STORAGE = UsbInterface(0x08, 0x06, 0x50)
 
 
-def fake_device(root: Path, name: str = "2-1", **attributes: bytes) -> str:
-    """A sysfs device folder holding the given attribute files."""
-    folder = root / "devices" / "pci0000:00" / "usb2" / name
+def fake_device(root: Path, **attributes: bytes) -> str:
+    """A sysfs device folder (2-1) holding the given attribute files."""
+    folder = root / "devices" / "pci0000:00" / "usb2" / "2-1"
     folder.mkdir(parents=True)
     for key, value in attributes.items():
         (folder / key).write_bytes(value)
@@ -255,7 +255,7 @@ def test_authorizer_refuses_to_follow_a_symlink(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_bytes(b"1\n")
     os.symlink(target, os.path.join(path, "authorized"))
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(OSError, match="Too many levels of symbolic links") as caught:
         UsbAuthorizer().set_authorized(path, False)
     assert caught.value.errno == errno.ELOOP
     assert target.read_bytes() == b"1\n"

@@ -18,6 +18,31 @@ CLASS_HUB = 0x09
 
 STORAGE_CLASSES = frozenset({CLASS_STILL_IMAGE, CLASS_MASS_STORAGE})
 
+# Android's MTP function is vendor-specific (ff/ff/00), not still-image (06); the "MTP"
+# interface string that would say so can only be read once the device is authorised. On a
+# phone maker's vendor id that interface is taken for a phone. (iPhones also offer 06.)
+ANDROID_MTP = (0xFF, 0xFF, 0x00)
+PHONE_VENDORS = {
+    "18d1": "Google",
+    "04e8": "Samsung",
+    "22b8": "Motorola",
+    "1004": "LG",
+    "0fce": "Sony",
+    "0bb4": "HTC",
+    "12d1": "Huawei",
+    "2717": "Xiaomi",
+    "2a70": "OnePlus",
+    "22d9": "OPPO",
+    "2d95": "vivo",
+    "19d2": "ZTE",
+    "17ef": "Lenovo",
+    "0e8d": "MediaTek",
+    "1ebf": "Fairphone",
+    "2a45": "Meizu",
+    "05c6": "Qualcomm",
+    "29a9": "Nothing",
+}
+
 
 class DeviceKind(StrEnum):
     """What a USB device is, as far as the storage policy cares."""
@@ -71,6 +96,8 @@ def classify(facts: DeviceFacts) -> Classification:
     if facts.interfaces is None:
         return Classification(DeviceKind.OTHER, carries_storage=True, suspicious=False, known=False)
     classes = {i.cls for i in facts.interfaces}
+    if _android_mtp(facts):
+        classes.add(CLASS_STILL_IMAGE)
     if facts.device_class not in (None, CLASS_PER_INTERFACE):
         classes.add(facts.device_class)
     storage = bool(classes & STORAGE_CLASSES)
@@ -92,11 +119,17 @@ def classify(facts: DeviceFacts) -> Classification:
     return Classification(kind, carries_storage=False, suspicious=False, known=True)
 
 
+def _android_mtp(facts: DeviceFacts) -> bool:
+    if facts.vendor_id not in PHONE_VENDORS or facts.interfaces is None:
+        return False
+    return any((i.cls, i.subclass, i.protocol) == ANDROID_MTP for i in facts.interfaces)
+
+
 def is_camera_or_phone(facts: DeviceFacts) -> bool:
-    """True when the device speaks still-image/MTP (class 06)."""
+    """True when the device speaks still-image/PTP (class 06) or Android's MTP."""
     if facts.interfaces is None:
         return False
-    return any(i.cls == CLASS_STILL_IMAGE for i in facts.interfaces)
+    return _android_mtp(facts) or any(i.cls == CLASS_STILL_IMAGE for i in facts.interfaces)
 
 
 @dataclass(frozen=True)

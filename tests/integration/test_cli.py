@@ -34,6 +34,18 @@ def cli(
     )
 
 
+def run_daemon(config: Path, testbed: UsbTestbed) -> subprocess.CompletedProcess[str]:
+    """guardd in the foreground, for the cases where it must refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "guardd.daemon", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ, UMOCKDEV_DIR=testbed.root),
+    )
+
+
 def plugged(testbed: UsbTestbed, daemon: GuarddProcess) -> None:
     testbed.plug(stick("SCHOOL-000123"), port="1")
     testbed.plug(stick("NOT-OURS"), port="2")
@@ -155,14 +167,7 @@ def test_audit_verify_catches_removed_record(testbed: UsbTestbed, guardd: Guardd
 
 def test_daemon_refuses_broken_rules(testbed: UsbTestbed, tmp_path: Path) -> None:
     daemon = GuarddProcess(tmp_path / "g", testbed.root, '[[drive]]\nserial = "X"\n')
-    out = subprocess.run(
-        [sys.executable, "-m", "guardd.daemon", "--config", str(daemon.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ, UMOCKDEV_DIR=testbed.root),
-    )
+    out = run_daemon(daemon.config, testbed)
     assert out.returncode == 2
     assert "refusing to start: the rules are broken" in out.stderr
     assert f"{daemon.rules_path}:1:" in out.stderr
@@ -249,14 +254,7 @@ def test_socket_peer_identity_comes_from_the_kernel(
 
 def test_second_daemon_on_same_state_refuses(testbed: UsbTestbed, guardd: GuarddFactory) -> None:
     daemon = guardd()
-    out = subprocess.run(
-        [sys.executable, "-m", "guardd.daemon", "--config", str(daemon.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ, UMOCKDEV_DIR=testbed.root),
-    )
+    out = run_daemon(daemon.config, testbed)
     assert out.returncode == 2
     assert "another guardd is already running" in out.stderr
     assert cli("guard-admin", "--config", str(daemon.config), "audit", "verify").returncode == 0

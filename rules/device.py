@@ -92,8 +92,12 @@ class Classification:
 
 
 def classify(facts: DeviceFacts) -> Classification:
-    """Say what kind of device this is; unreadable descriptors count as storage (fail closed)."""
-    if facts.interfaces is None:
+    """Say what kind of device this is; unreadable descriptors count as storage (fail closed).
+
+    No interface at all counts as unreadable too: the kernel reads every configuration before
+    the device is authorised, so a device that declares nothing is hiding something.
+    """
+    if not facts.interfaces:
         return Classification(DeviceKind.OTHER, carries_storage=True, suspicious=False, known=False)
     classes = {i.cls for i in facts.interfaces}
     if _android_mtp(facts):

@@ -14,31 +14,34 @@ So the head may lag the log by the records of the last moment (verify accepts a 
 log, as a kill -9 between the two writes leaves it) but is never ahead of it.
 A log damaged anyway (power loss, a full disk, an editor) is never rewritten: the writer
 appends a record that says what it found and carries on the chain from the last good record.
+
+The record format and its hashing live in guardd.audit.record, the head file in guardd.audit.head.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
-import math
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, TypeAlias
+from typing import Protocol, Self
 
-JsonValue: TypeAlias = (
-    "str | int | float | bool | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+from guardd.audit.head import HeadWriter, head_path_for, read_head
+from guardd.audit.record import (
+    GENESIS_HASH,
+    AuditRecord,
+    JsonValue,
+    canonical_json,
+    check_event,
+    clean_data,
+    format_timestamp,
+    parse_record,
+    render_line,
 )
-
-GENESIS_HASH = "0" * 64
-"""The "prev" of the first record."""
 
 EVENT_RESUMED_AFTER_DAMAGE = "audit.resumed_after_damage"
 """Written on open when the log ended in a torn or unreadable line; data {"damaged_line": N}."""
@@ -46,54 +49,16 @@ EVENT_RESUMED_AFTER_DAMAGE = "audit.resumed_after_damage"
 EVENT_RESUMED_AFTER_TRUNCATION = "audit.resumed_after_truncation"
 """Written on open when the head is ahead of the log; data {"head_seq": H, "log_seq": L}."""
 
-RECORD_KEYS = frozenset({"seq", "ts", "event", "data", "prev", "hash"})
-
-_EVENT_RE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
-_HEX64_RE = re.compile(r"[0-9a-f]{64}")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-
 _LOG_MODE = 0o640
 _DIR_MODE = 0o750
 _TAIL_BLOCK = 64 * 1024
 # A record longer than this is not read back when resuming; it counts as damaged. Records the
 # daemon writes are a few hundred bytes, so only a corrupted file gets anywhere near it.
 _MAX_RESUME_LINE = 16 * 1024 * 1024
-# Bounds on what one record's data may hold, so a cyclic or absurd structure handed to append()
-# cannot hang or exhaust the daemon; anything beyond is replaced by a marker string.
-_MAX_DEPTH = 32
-_MAX_NODES = 100_000
-_MAX_INT_BITS = 4096  # well below Python's int<->str digit limit, which would make dumps raise
-# dict first: isinstance() tries them in order and the Mapping ABC check is the slow one.
-_CONTAINERS = (dict, list, tuple, set, frozenset, Mapping)
 
 
 class AuditError(Exception):
     """The audit log cannot be used (closed, or held by another process)."""
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One line of the audit trail, exactly as written (data already made JSON-safe)."""
-
-    seq: int
-    ts: str
-    event: str
-    data: Mapping[str, JsonValue]
-    prev: str
-    hash: str
-
-    def to_json(self) -> str:
-        """The record's canonical JSON: the line in the file, without its newline."""
-        return canonical_json(
-            {
-                "seq": self.seq,
-                "ts": self.ts,
-                "event": self.event,
-                "data": self.data,
-                "prev": self.prev,
-                "hash": self.hash,
-            }
-        )
 
 
 class RecordSink(Protocol):
@@ -104,187 +69,6 @@ class RecordSink(Protocol):
 
     def emit(self, record: AuditRecord) -> None:
         """Pass the record on."""
-
-
-def canonical_json(value: object) -> str:
-    """The one JSON spelling that record hashes are computed over."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def record_hash(body: Mapping[str, object]) -> str:
-    """sha256 (hex) of the canonical JSON of a record without its "hash" key."""
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
-
-
-def head_path_for(path: Path) -> Path:
-    """Where the head (the newest seq and hash) of the log at `path` is kept."""
-    return path.with_name(path.name + ".head")
-
-
-def read_head(path: Path) -> tuple[int, str] | None:
-    """The (seq, hash) in a head file; None if it is missing.
-
-    (0, GENESIS_HASH) is the head of a log with no records yet. Raises ValueError if the file
-    exists but does not hold a valid head.
-    """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        head = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError("the head file is not valid JSON") from exc
-    seq, digest = (head.get("seq"), head.get("hash")) if isinstance(head, dict) else (None, None)
-    if isinstance(seq, int) and _is_seq(seq) and isinstance(digest, str) and _is_hex64(digest):
-        return seq, digest
-    if (seq, digest) == (0, GENESIS_HASH) and type(seq) is int:
-        return 0, GENESIS_HASH
-    raise ValueError("the head file has no valid seq and hash")
-
-
-def _is_seq(value: object) -> bool:
-    return type(value) is int and value >= 1
-
-
-def _is_hex64(value: object) -> bool:
-    return isinstance(value, str) and _HEX64_RE.fullmatch(value) is not None
-
-
-def parse_record(line: bytes) -> AuditRecord:
-    """Parse and check one line (without its newline) of the log.
-
-    Raises ValueError with a plain reason: "not valid JSON", "not an audit record" (wrong or
-    missing fields) or "altered" (the hash does not match the content).
-    """
-    try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError("not valid JSON") from exc
-    if not _well_formed(obj):
-        raise ValueError("not an audit record")
-    seq, ts, event, data = obj["seq"], obj["ts"], obj["event"], obj["data"]
-    prev, digest = obj["prev"], obj.pop("hash")
-    try:
-        actual = record_hash(obj)
-    except ValueError as exc:  # NaN and friends: json.loads accepts them, we never write them
-        raise ValueError("not an audit record") from exc
-    if actual != digest:
-        raise ValueError("altered")
-    return AuditRecord(seq=seq, ts=ts, event=event, data=data, prev=prev, hash=digest)
-
-
-def clean_data(data: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
-    """A plain-JSON copy of `data` that always encodes (see _Cleaner)."""
-    cleaner = _Cleaner()
-    return {_clean_key(k): cleaner.clean(v, 1) for k, v in data.items()}
-
-
-def _well_formed(obj: object) -> bool:
-    """The record's shape: exactly the six keys, each of the right type."""
-    if not isinstance(obj, dict) or obj.keys() != RECORD_KEYS:
-        return False
-    return (
-        _is_seq(obj["seq"])
-        and isinstance(obj["ts"], str)
-        and isinstance(obj["event"], str)
-        and isinstance(obj["data"], dict)
-        and isinstance(obj["prev"], str)
-        and isinstance(obj["hash"], str)
-    )
-
-
-class _Cleaner:
-    """Turns whatever append() was given into plain JSON values that encode without error.
-
-    Hostile strings (USB serials decoded with surrogateescape) keep their text except for lone
-    surrogates, which UTF-8 cannot carry and which become U+FFFD. Control characters need no
-    work: the JSON encoder escapes them, so a line can never contain a raw newline.
-    """
-
-    def __init__(self) -> None:
-        self._nodes_left = _MAX_NODES
-        self._open: set[int] = set()  # containers being cleaned right now: a cycle guard
-
-    def clean(self, value: object, depth: int = 0) -> JsonValue:
-        self._nodes_left -= 1
-        if self._nodes_left < 0:
-            return "<truncated>"
-        if type(value) is str:  # by far the commonest value: skip the isinstance chain
-            return _clean_str(value)
-        if isinstance(value, _CONTAINERS):
-            return self._container(value, depth)
-        return _clean_scalar(value)
-
-    def _container(
-        self,
-        value: Mapping[object, object] | Sequence[object] | frozenset[object] | set[object],
-        depth: int,
-    ) -> JsonValue:
-        if depth >= _MAX_DEPTH:
-            return "<nested too deep>"
-        if id(value) in self._open:
-            return "<cycle>"
-        self._open.add(id(value))
-        try:
-            if isinstance(value, Mapping):
-                return {_clean_key(k): self.clean(v, depth + 1) for k, v in value.items()}
-            return [self.clean(v, depth + 1) for v in value]
-        finally:
-            self._open.discard(id(value))
-
-
-def _clean_scalar(value: object) -> JsonValue:
-    if isinstance(value, str):
-        return _clean_str(value)
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):  # int() drops IntEnum and friends to the plain number
-        return int(value) if value.bit_length() <= _MAX_INT_BITS else "<int too large>"
-    if isinstance(value, float):  # NaN and infinities are not JSON: keep them as text
-        return float(value) if math.isfinite(value) else repr(float(value))
-    if isinstance(value, bytes | bytearray):
-        return _clean_str(bytes(value).decode("utf-8", "backslashreplace"))
-    return _clean_str(_describe(value))
-
-
-def _clean_str(text: str) -> str:
-    if text.isascii():  # the common case, and ASCII cannot hold a surrogate
-        return str(text)
-    return _SURROGATE_RE.sub("\ufffd", str(text))
-
-
-def _clean_key(key: object) -> str:
-    # json.dumps would turn 1 into "1" but sort it as a number, so a re-encoding by verify
-    # could order keys differently; all keys become strings here, before anything is sorted.
-    return _clean_str(key if isinstance(key, str) else _describe(key))
-
-
-def _describe(value: object) -> str:
-    try:
-        return str(value)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not cost us the audit record
-        return f"<unprintable {type(value).__name__}>"
-
-
-def _timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _render(seq: int, ts: str, event: str, data_json: str, prev: str) -> tuple[str, bytes]:
-    """Return (hash, line) for a record, building its canonical JSON by hand.
-
-    Keys in sorted order are data, event, hash, prev, seq, ts: the line is the hashed body
-    with "hash" spliced in, which spares a second json.dumps per append. A test checks the
-    result equals canonical_json() of the record.
-    """
-    start = '{"data":' + data_json + ',"event":' + json.dumps(event)
-    end = ',"prev":"' + prev + '","seq":' + str(seq) + ',"ts":"' + ts + '"}'
-    digest = hashlib.sha256((start + end).encode("utf-8")).hexdigest()
-    line = start + ',"hash":"' + digest + '"' + end + "\n"
-    return digest, line.encode("utf-8")
 
 
 class AuditLog:
@@ -305,7 +89,7 @@ class AuditLog:
         """Use AuditLog.open(); this only stores the already opened descriptor."""
         self._path = path
         self._head_path = head_path_for(path)
-        self._head_writer = _HeadWriter(self._head_path)
+        self._head_writer = HeadWriter(self._head_path, _LOG_MODE)
         self._fd: int | None = fd
         self._clock = clock
         self._sink = sink
@@ -374,8 +158,7 @@ class AuditLog:
         lower-case name, AuditError if the log is closed, OSError if the write fails (the
         record is then not in the log).
         """
-        if not _EVENT_RE.fullmatch(event):
-            raise ValueError(f"audit event must be a dotted lower-case name, got {event!r}")
+        check_event(event)
         with self._lock:
             written = []
             if self._needs_resume:
@@ -429,8 +212,8 @@ class AuditLog:
 
     def _write_record(self, event: str, data: dict[str, JsonValue]) -> AuditRecord:
         fd = self._fileno()
-        seq, ts, prev = self._seq + 1, _timestamp(self._clock()), self._hash
-        digest, line = _render(seq, ts, event, canonical_json(data), prev)
+        seq, ts, prev = self._seq + 1, format_timestamp(self._clock()), self._hash
+        digest, line = render_line(seq, ts, event, canonical_json(data), prev)
         self._write(fd, line)
         self._seq, self._hash = seq, digest
         self._head_writer.post(seq, digest)
@@ -464,76 +247,6 @@ class AuditLog:
             data = {"head_seq": head[0], "log_seq": tail.seq}
             written.append(self._write_record(EVENT_RESUMED_AFTER_TRUNCATION, data))
         return written
-
-
-class _HeadWriter:
-    """Keeps `<log>.head` at the newest (seq, hash) from a background thread.
-
-    Positions are posted in chain order and the thread writes only the newest one waiting, so
-    a burst of appends costs one or two renames, and the head never names a record that is not
-    in the log yet.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._tmp = path.with_name(path.name + ".tmp")
-        self._cond = threading.Condition()
-        self._pending: tuple[int, str] | None = None
-        self._busy = False
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="guardd-audit-head", daemon=True)
-        self._thread.start()
-
-    def post(self, seq: int, digest: str) -> None:
-        with self._cond:
-            self._pending = (seq, digest)
-            self._cond.notify_all()
-
-    def flush(self) -> None:
-        with self._cond:
-            # The timeout only guards against waiting forever on a thread that has died.
-            while not self._cond.wait_for(self._idle, timeout=1.0):
-                if not self._thread.is_alive():
-                    return
-
-    def _idle(self) -> bool:
-        return self._pending is None and not self._busy
-
-    def close(self) -> None:
-        """Write what is pending, then stop the thread (idempotent)."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None or self._closing)
-                if self._pending is None:
-                    return
-                (seq, digest), self._pending = self._pending, None
-                self._busy = True
-            try:
-                self._write(seq, digest)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def _write(self, seq: int, digest: str) -> None:
-        payload = ('{"hash":"' + digest + '","seq":' + str(seq) + "}\n").encode()
-        try:
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
-            try:
-                os.write(fd, payload)
-            finally:
-                os.close(fd)
-            os.replace(self._tmp, self._path)
-        except OSError:
-            # The record itself is written and acknowledged. A head that lags behind the log is
-            # harmless (verify accepts it) and is brought up to date by the next append.
-            pass
 
 
 def _read_head_quietly(path: Path) -> tuple[int, str] | None:

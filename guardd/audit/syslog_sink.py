@@ -11,7 +11,7 @@ import json
 import re
 import syslog
 
-from guardd.audit.log import AuditRecord, JsonValue
+from guardd.audit.record import AuditRecord, JsonValue
 
 _MAX_MESSAGE = 1024  # syslog relays truncate long messages anyway; cut them where we choose
 _BARE_WORD = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")

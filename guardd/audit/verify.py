@@ -10,15 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardd.audit.log import (
-    EVENT_RESUMED_AFTER_DAMAGE,
-    EVENT_RESUMED_AFTER_TRUNCATION,
-    GENESIS_HASH,
-    AuditRecord,
-    head_path_for,
-    parse_record,
-    read_head,
-)
+from guardd.audit.head import head_path_for, read_head
+from guardd.audit.log import EVENT_RESUMED_AFTER_DAMAGE, EVENT_RESUMED_AFTER_TRUNCATION
+from guardd.audit.record import GENESIS_HASH, AuditRecord, parse_record
 
 _PARSE_PROBLEMS = {
     "not valid JSON": "not valid JSON",

@@ -27,7 +27,8 @@ from guardd.audit import (
     head_path_for,
     verify,
 )
-from guardd.audit.log import canonical_json, read_head, record_hash
+from guardd.audit.head import read_head
+from guardd.audit.record import canonical_json, record_hash
 
 DECISION: dict[str, JsonValue] = {"device": "1-2", "verdict": "blocked", "reason": "not enrolled"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guardd.audit import GENESIS_HASH, AuditLog, VerifyResult, head_path_for, verify
-from guardd.audit.log import canonical_json, record_hash
+from guardd.audit.record import canonical_json, record_hash
 
 N = 10
 

@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 
 from bench.stats import summary_us
+from guardd.audit import verify
 from guardd.ipc.protocol import Op
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
 from sim.usb import UsbTestbed, stick
 
 PLUGS = 1000
-STORM_DEVICES = 2500  # each plugged and unplugged: 5,000 events
+STORM_EVENTS = 5000
+STORM_KEPT = 250  # the first devices stay plugged; every later one is plugged and unplugged
+STORM_DEVICES = (STORM_EVENTS + STORM_KEPT) // 2
 ENROLLED = [f"SCHOOL-{i:06d}" for i in range(50)]
 
 
@@ -95,7 +98,7 @@ def storm(workdir: Path) -> dict[str, object]:
             port = str(i + 1)
             serial = ENROLLED[i % len(ENROLLED)] if i % 2 else f"STRANGER-{i}"
             path = bed.plug(stick(serial), port=port, bus=1)
-            if i % 10 == 0:
+            if i < STORM_KEPT:
                 kept[f"1-{port}"] = "allowed" if i % 2 else "blocked"
             else:
                 bed.unplug(path)
@@ -117,8 +120,11 @@ def storm(workdir: Path) -> dict[str, object]:
         daemon.stop()
         del bed
         gc.collect()
+    audit = verify(daemon.state_dir / "audit.jsonl")
     return {
         "events": 2 * STORM_DEVICES - len(kept),
+        "audit_records": audit.records,
+        "audit_intact": audit.ok,
         "devices_left_plugged": len(kept),
         "sent_s": round(sent_s, 2),
         "settled_s": round(settle_s, 2),

@@ -7,6 +7,7 @@ sysfs write stays short.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -237,8 +238,10 @@ class DeviceGate:
         try:
             self._authorizer.set_authorized(state.sys_path, allowed)
         except OSError as e:
+            # Unplugged before it could be switched: nothing to enforce, but say so plainly.
+            gone = e.errno in (errno.ENOENT, errno.ENODEV)
             self._audit.append(
-                "device.enforce_failed",
+                "device.vanished" if gone else "device.enforce_failed",
                 {**_summary(state), "wanted": allowed, "error": str(e.strerror or e)},
             )
 

@@ -84,10 +84,11 @@ class FakeAuthorizer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, bool | None]] = []
         self.failing: set[str] = set()
+        self.errno = errno.EIO
 
     def set_authorized(self, sys_path: str, allowed: bool) -> None:
         if sys_path in self.failing:
-            raise OSError(errno.ENODEV, "No such device")
+            raise OSError(self.errno, os.strerror(self.errno))
         self.calls.append(("authorized", sys_path, allowed))
 
     def set_default_deny(self, sys_path: str) -> None:
@@ -506,9 +507,17 @@ def test_switch_failure_is_audited_and_does_not_raise(world: World) -> None:
     assert gate.devices() == [state]  # still known, still shown as blocked
     [failed] = [data for name, data in world.events() if name == "device.enforce_failed"]
     assert failed["wanted"] is False
-    assert failed["error"] == "No such device"
+    assert failed["error"] == "Input/output error"
     assert failed["device"] == "2-2"
     assert world.event_names() == ["device.enforce_failed", "device.decision"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOENT, errno.ENODEV])
+def test_device_gone_before_switch_is_recorded_as_vanished(world: World, code: int) -> None:
+    world.authorizer.failing.add(world.dev2)
+    world.authorizer.errno = code
+    world.gate().usb_added(world.dev2, cause="plugged")
+    assert world.event_names() == ["device.vanished", "device.decision"]
 
 
 def test_default_deny_failure_is_audited_and_does_not_raise(world: World) -> None:

@@ -14,10 +14,12 @@ from guardd.errors import ErrorCode, GuarddError
 
 DEFAULT_CONFIG = Path("/etc/guardd/guardd.toml")
 DEFAULT_SOCKET = Path("/run/guardd/guardd.sock")
+DEFAULT_CLAMD_SOCKET = Path("/run/clamav/clamd.ctl")  # Debian's clamav-daemon
+MAX_SCAN_WORKERS = 32
 MAX_CONFIG_BYTES = 1 << 20
 
 _REQUIRED = ("rules", "state_dir", "socket")
-_OPTIONAL = ("admin_uids",)
+_OPTIONAL = ("admin_uids", "clamd_socket", "exchange_dir", "scan_workers")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class DaemonConfig:
     state_dir: Path
     socket: Path
     admin_uids: frozenset[int] = frozenset({0})
+    clamd_socket: Path = DEFAULT_CLAMD_SOCKET
+    exchange_dir: Path | None = None
+    scan_workers: int = 4
+
+    @property
+    def exchange(self) -> Path:
+        """The spool where incidents (and later requests and approvals) are exchanged with IT."""
+        return self.exchange_dir or self.state_dir / "exchange"
 
     @property
     def audit_log(self) -> Path:
@@ -59,6 +69,11 @@ def load_config(path: Path) -> DaemonConfig:
         state_dir=_path(path, base, data, "state_dir"),
         socket=_path(path, base, data, "socket"),
         admin_uids=_uids(path, data.get("admin_uids", [0])),
+        clamd_socket=_path(path, base, data, "clamd_socket")
+        if "clamd_socket" in data
+        else DEFAULT_CLAMD_SOCKET,
+        exchange_dir=_path(path, base, data, "exchange_dir") if "exchange_dir" in data else None,
+        scan_workers=_workers(path, data.get("scan_workers", 4)),
     )
 
 
@@ -94,6 +109,12 @@ def _uids(source: Path, value: object) -> frozenset[int]:
     ):
         raise _error(source, "'admin_uids' must be a list of user ids")
     return frozenset(value)
+
+
+def _workers(source: Path, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCAN_WORKERS:
+        raise _error(source, f"'scan_workers' must be a whole number from 1 to {MAX_SCAN_WORKERS}")
+    return value
 
 
 def _error(path: Path, message: str) -> GuarddError:

@@ -24,8 +24,15 @@ from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
 from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
 from guardd.errors import ErrorCode, GuarddError
+from guardd.exchange.incidents import Incidents, machine_name
+from guardd.exchange.spool import Spool
 from guardd.ipc.protocol import Op
 from guardd.ipc.server import IpcServer, Peer
+from guardd.media.closed_files import ClosedFileWatcher
+from guardd.media.gate import MediaGate
+from guardd.media.watch import MountWatcher
+from guardd.runner import LoopRunner
+from guardd.scanning import Clamd, ScanCache, Scanner
 from guardd.store.db import Store
 from rules import Matcher, RulesError, RuleSet, load_rules
 
@@ -45,17 +52,58 @@ class Daemon:
             Matcher(rules), UsbAuthorizer(), self.audit, self.store, clock=time.time
         )
         self.server = IpcServer(config.socket, config.admin_uids)
+        self.clamd = Clamd(str(config.clamd_socket))
+        self.scanner = Scanner(
+            self.clamd,
+            ScanCache(config.state_dir / "scancache.db"),
+            workers=config.scan_workers,
+            accept_limits_exceeded=rules.policy.accept_limits_exceeded,
+        )
+        self.incidents = Incidents(Spool(config.exchange), time.time, machine_name())
+        self.media: MediaGate | None = None
         self._stop = asyncio.Event()
         self._rules_summary = _summary(rules)
+
+    def _build_media(self, loop: asyncio.AbstractEventLoop) -> MediaGate:
+        return MediaGate(
+            scanner=self.scanner,
+            ping=self.clamd.ping,
+            audit=self.audit,
+            incidents=self.incidents,
+            switch_off=self.gate.quarantine,
+            policy=lambda: self.gate.policy,
+            runner=LoopRunner(loop, workers=4),
+            watcher=ClosedFileWatcher(),
+            holds=self.store,
+        )
+
+    def _check_clamd(self) -> None:
+        """Say at start whether clamd answers; media stay held until it does."""
+        if self.clamd.ping():
+            version = self.clamd.version()
+            self.audit.append(
+                "clamd.checked",
+                {"ok": True, "engine": version.engine, "db_version": version.db_version},
+            )
+            return
+        self.audit.append("clamd.checked", {"ok": False, "socket": str(self.config.clamd_socket)})
+        log.warning(
+            "clamd does not answer at %s: drives will stay read-only", self.config.clamd_socket
+        )
 
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; never restore a permissive USB default on the way out."""
         loop = asyncio.get_running_loop()
         self.audit.append("daemon.started", {"version": __version__, "rules": self._rules_summary})
+        self._check_clamd()
+        self.media = self._build_media(loop)
+        self.gate.media = self.media
+        mounts = MountWatcher()
         self.source.start()
         self.gate.start(self.source.present_usb(), self.source.present_block())
         for fd in self.source.filenos():
             loop.add_reader(fd, self._on_events)
+        loop.add_reader(mounts.fileno(), self._on_mounts, mounts)
         self._register()
         await self.server.start()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
@@ -68,6 +116,11 @@ class Daemon:
         self.audit.close()
         self.store.close()
         return 0
+
+    def _on_mounts(self, mounts: MountWatcher) -> None:
+        mounts.changes()
+        if self.media is not None:
+            self.media.mounts_changed()
 
     def _on_events(self) -> None:
         for event in self.source.drain():
@@ -86,6 +139,7 @@ class Daemon:
         except RulesError as e:
             return self._reload_failed(e)
         self._rules_summary = _summary(rules)
+        self.scanner.accept_limits_exceeded = rules.policy.accept_limits_exceeded
         changed = self.gate.reload(Matcher(rules))
         self.audit.append("rules.reloaded", {"rules": self._rules_summary, "changed": changed})
         return {"reloaded": True, "changed": changed}
@@ -102,7 +156,8 @@ class Daemon:
             return {"version": __version__, "user": peer.user, "uid": peer.uid, "admin": admin}
 
         async def devices(peer: Peer, args: dict[str, Any]) -> object:
-            return [state.view() for state in self.gate.devices()]
+            views = [state.view() for state in self.gate.devices()]
+            return [self.media.annotate(v) for v in views] if self.media else views
 
         async def reload(peer: Peer, args: dict[str, Any]) -> object:
             return self.reload()

@@ -14,7 +14,7 @@ from rules.device import (
 )
 from rules.errors import Problem, RulesError
 from rules.matcher import Decision, Matcher, Verdict
-from rules.model import Drive, Policy, RuleSet
+from rules.model import Drive, OnInfected, Policy, RuleSet
 from rules.parser import MAX_RULES_FILE_BYTES, load_rules, parse_rules
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "DeviceKind",
     "Drive",
     "Matcher",
+    "OnInfected",
     "Policy",
     "Problem",
     "RuleSet",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from rules.errors import Problem
 
@@ -92,6 +93,13 @@ def _check(message: str | None) -> None:
         raise ValueError(message)
 
 
+class OnInfected(StrEnum):
+    """What happens to a drive on which a virus is found (it is read-only from the start)."""
+
+    BLOCK = "block"  # held read-only, then switched off
+    READ_ONLY = "read-only"  # left connected but read-only and not executable
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the rules say beyond the list of drives."""
@@ -99,6 +107,8 @@ class Policy:
     require_encryption: bool = True
     encrypted_types: frozenset[str] = DEFAULT_ENCRYPTED_TYPES
     allow_non_storage: bool = True
+    on_infected: OnInfected = OnInfected.BLOCK
+    accept_limits_exceeded: bool = False  # a file too big or deep to scan is not clean
 
     def __post_init__(self) -> None:
         if not self.encrypted_types:

@@ -24,6 +24,7 @@ from rules.model import (
     MAX_LABEL_LEN,
     MAX_SERIAL_LEN,
     Drive,
+    OnInfected,
     Policy,
     RuleSet,
     default_rule_id,
@@ -39,7 +40,13 @@ from rules.model import (
 MAX_RULES_FILE_BYTES = 4 * 1024 * 1024
 
 
-_POLICY_KEYS = ("require_encryption", "encrypted_types", "allow_non_storage")
+_POLICY_KEYS = (
+    "require_encryption",
+    "encrypted_types",
+    "allow_non_storage",
+    "on_infected",
+    "accept_limits_exceeded",
+)
 _DRIVE_KEYS = ("serial", "vendor_id", "product_id", "label", "volume_uuids", "id")
 _REQUIRED_DRIVE_KEYS = ("serial", "vendor_id", "product_id")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -143,11 +150,21 @@ def _parse_policy(value: object, checker: _Checker) -> Policy:
         return Policy()
     checker.unknown_keys(value, path, _POLICY_KEYS)
     types = checker.strings(value, path, "encrypted_types", fs_type_problem)
+    on_infected = checker.string(value, path, "on_infected", _on_infected_problem)
     return Policy(
         require_encryption=checker.boolean(value, path, "require_encryption", True),
         encrypted_types=types if types is not None else DEFAULT_ENCRYPTED_TYPES,
         allow_non_storage=checker.boolean(value, path, "allow_non_storage", True),
+        on_infected=OnInfected(on_infected) if on_infected else OnInfected.BLOCK,
+        accept_limits_exceeded=checker.boolean(value, path, "accept_limits_exceeded", False),
     )
+
+
+def _on_infected_problem(value: str) -> str | None:
+    choices = [o.value for o in OnInfected]
+    if value in choices:
+        return None
+    return f"on_infected must be one of {', '.join(repr(c) for c in choices)}, not {show(value)}"
 
 
 def _parse_drives(value: object, checker: _Checker) -> list[Drive]:

@@ -29,7 +29,9 @@ def drive_toml(serial: str, label: str, vendor_id: str = "46f4", product_id: str
 class GuarddProcess:
     """A guardd child seeing the testbed at `umockdev_dir`, with its own state and socket."""
 
-    def __init__(self, workdir: Path, umockdev_dir: str, rules: str) -> None:
+    def __init__(
+        self, workdir: Path, umockdev_dir: str, rules: str, clamd_socket: Path | None = None
+    ) -> None:
         self.workdir = workdir
         self.umockdev_dir = umockdev_dir
         self.rules_path = workdir / "rules.toml"
@@ -40,9 +42,11 @@ class GuarddProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.rules_path.write_text(rules)
+        # Without a clamd of the test's own, point at none: never at the machine's clamd.
+        clamd = clamd_socket or workdir / "no-clamd.sock"
         self.config.write_text(
             f'rules = "{self.rules_path}"\nstate_dir = "{self.state_dir}"\n'
-            f'socket = "{self.socket}"\n'
+            f'socket = "{self.socket}"\nclamd_socket = "{clamd}"\n'
         )
 
     @property

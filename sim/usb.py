@@ -211,6 +211,32 @@ class UsbTestbed:
             + "\n"
         )
 
+    def add_mapping(
+        self, name: str, slave: str, devnode: str, numbers: tuple[int, int], fs_type: str
+    ) -> str:
+        """A dm-crypt mapping over `slave` (a block node path under a stick), as after unlocking:
+        its node is `devnode` (a real loop device standing in for /dev/dm-N)."""
+        path = f"/sys/devices/virtual/block/{name}"
+        self._add(
+            "\n".join(
+                [
+                    f"P: {path[len('/sys') :]}",
+                    "E: SUBSYSTEM=block",
+                    "E: DEVTYPE=disk",
+                    f"E: DEVNAME={devnode}",
+                    f"E: MAJOR={numbers[0]}",
+                    f"E: MINOR={numbers[1]}",
+                    f"E: ID_FS_TYPE={fs_type}",
+                    "E: ID_FS_USAGE=filesystem",
+                    f"E: DM_NAME=luks-{name}",
+                    f"A: slaves/{os.path.basename(slave)}=",
+                    "A: ro=0",
+                ]
+            )
+            + "\n"
+        )
+        return path
+
     def unplug(self, path: str) -> None:
         """Remove a device and everything under it, with the kernel's remove events."""
         self.tb.uevent(path, "remove")

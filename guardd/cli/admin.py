@@ -16,6 +16,8 @@ from guardd.cli.common import (
     print_json,
     run,
 )
+from guardd.cli.incidents import cmd_incidents
+from guardd.cli.scan import cmd_scan
 from guardd.config import DEFAULT_CONFIG, load_config
 from guardd.ipc.client import Client, resolve_socket
 from guardd.ipc.protocol import Op
@@ -46,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("reload", help="make guardd read its rules again").set_defaults(
         func=cmd_reload
     )
+    incidents = commands.add_parser("incidents", help="viruses found on drives (for IT)")
+    incidents.add_argument("--json", action="store_true", help="print JSON")
+    incidents.set_defaults(func=cmd_incidents)
+    scan = commands.add_parser("scan", help="scan a folder (a mounted drive) as guardd would")
+    scan.add_argument("path", type=Path, metavar="PATH")
+    scan.add_argument("--json", action="store_true", help="print JSON")
+    scan.set_defaults(func=cmd_scan)
     stats = commands.add_parser("stats", help="guardd's own latency and memory figures")
     stats.add_argument("--reset", action="store_true", help="start a fresh latency window")
     stats.set_defaults(func=cmd_stats)

@@ -84,6 +84,7 @@ def print_devices(devices: Sequence[dict[str, Any]], with_rule: bool) -> None:
         if with_rule:
             ids = f"{safe(device.get('vendor_id'), 8)}:{safe(device.get('product_id'), 8)}"
             print(f"    rule {safe(device.get('rule'), 100)}; usb id {ids}")
+        print_scan(device.get("scan"))
         for volume in device.get("volumes") or []:
             name, fs = safe(volume.get("name"), 20), safe(volume.get("fs_type"), 20)
             print(f"    volume {name} ({fs}): {safe(volume.get('reason'), 200)}")
@@ -95,3 +96,14 @@ def print_status(hello: object) -> None:
     role = "IT administrator" if info.get("admin") else "staff"
     version, user = safe(info.get("version"), 20), safe(info.get("user"))
     print(f"guardd {version} is running; you are {user} ({role}).")
+
+
+def print_scan(scan: object) -> None:
+    """The infected files of a drive's last scan, one a line (the reason already says the rest)."""
+    if not isinstance(scan, dict):
+        return
+    infected = scan.get("infected")
+    for item in infected if isinstance(infected, list) else []:
+        if isinstance(item, dict):
+            path, signature = safe(item.get("path"), 200), safe(item.get("signature"), 100)
+            print(f"    virus found: {path} ({signature})")

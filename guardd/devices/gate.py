@@ -22,8 +22,22 @@ from guardd.stats import LatencyWindow
 from guardd.store.db import HeldVolume, Store
 from rules.device import DeviceFacts, VolumeFacts, classify
 from rules.matcher import Decision, Matcher, Verdict
+from rules.model import Policy
 
 _USB_DEVICE_NAME = re.compile(r"[0-9]+-[0-9]+(\.[0-9]+)*")
+
+
+class MediaHooks(Protocol):
+    """What the media gate (scan before exposing) needs to hear from the device gate."""
+
+    def volume_admitted(self, state: DeviceState, volume: VolumeFacts, event: BlockEvent) -> None:
+        """An admitted device's volume was judged allowed."""
+
+    def block_elsewhere(self, event: BlockEvent) -> None:
+        """A block device not under a USB device (e.g. a dm-crypt mapping) changed."""
+
+    def device_gone(self, sys_path: str) -> None:
+        """A USB device went away."""
 
 
 class Authorizer(Protocol):
@@ -42,14 +56,16 @@ FactsReader = Callable[[str], DeviceFacts]
 class DeviceGate:
     """Owns the state of every present USB device and the decisions about them."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (the composition root hands each collaborator in)
         self,
         matcher: Matcher,
         authorizer: Authorizer,
         audit: AuditLog,
         store: Store,
         clock: Callable[[], float],
+        *,
         read: FactsReader = read_facts,
+        media: MediaHooks | None = None,
     ) -> None:
         self._matcher = matcher
         self._authorizer = authorizer
@@ -57,6 +73,7 @@ class DeviceGate:
         self._store = store
         self._clock = clock
         self._read = read
+        self.media = media
         self._devices: dict[str, DeviceState] = {}
         self.enforce_latency = LatencyWindow()
 
@@ -92,6 +109,7 @@ class DeviceGate:
             since=self._clock(),
         )
         self._restore_held_volumes(state)
+        self._restore_quarantine(state)
         self._enforce(state)
         if received:
             self.enforce_latency.add(time.perf_counter() - received)
@@ -103,6 +121,8 @@ class DeviceGate:
         """A device went away (remove events carry no serial: use what was recorded)."""
         state = self._devices.pop(sys_path, None)
         self._store.remove_device(sys_path)
+        if self.media is not None:
+            self.media.device_gone(sys_path)
         if state is not None:
             self._audit.append("device.removed", _summary(state))
 
@@ -112,9 +132,13 @@ class DeviceGate:
             known = self._known_owner(event.sys_path)
             if known is not None:
                 self._volume_removed(known, event.name)
+            elif self.media is not None:
+                self.media.block_elsewhere(event)
             return
         owner = self._owner(event.sys_path)
         if owner is None:
+            if self.media is not None:
+                self.media.block_elsewhere(event)
             return
         volume = VolumeFacts(
             name=event.name,
@@ -124,6 +148,10 @@ class DeviceGate:
             has_partition_table=event.has_partition_table,
         )
         self._volume_seen(owner, volume)
+        decided = owner.volumes.get(volume.name)
+        admitted = decided is not None and decided.decision.allowed and owner.decision.allowed
+        if self.media is not None and admitted:
+            self.media.volume_admitted(owner, volume, event)
 
     def resync(self, usb_paths: Iterable[str], blocks: Iterable[BlockEvent]) -> None:
         """Events were lost: forget devices that are gone, judge the ones not yet known."""
@@ -153,7 +181,23 @@ class DeviceGate:
                 self._record(state, "rules-reloaded")
         return changed
 
+    def quarantine(self, sys_path: str, rule: str, reason: str) -> None:
+        """Switch a device off and keep it off until it is unplugged (a virus was found on
+        it, or it could not be held read-only for its scan)."""
+        state = self._devices.get(sys_path)
+        if state is None:
+            return
+        state.quarantine = Decision(Verdict.BLOCKED, rule, reason, label=state.decision.label)
+        self._store.quarantine(sys_path, state.identity, rule, reason)
+        self._enforce(state)
+        self._record(state, "quarantined")
+
     # -- queries --------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """The policy of the rules in force."""
+        return self._matcher.rules.policy
 
     def devices(self) -> list[DeviceState]:
         """Every present device, in a stable order."""
@@ -219,6 +263,12 @@ class DeviceGate:
             )
             decision = self._matcher.decide_volume(state.facts, volume)
             state.volumes[held.name] = VolumeState(volume, decision)
+
+    def _restore_quarantine(self, state: DeviceState) -> None:
+        found = self._store.quarantined(state.sys_path, state.identity)
+        if found is not None:
+            rule, reason = found
+            state.quarantine = Decision(Verdict.BLOCKED, rule, reason)
 
     def _hold_or_release(self, state: DeviceState) -> None:
         blocked = [

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from rules.device import DeviceFacts, DeviceKind, VolumeFacts
 from rules.matcher import Decision, Verdict
 
+RULE_INFECTED = "scan:infected"
+
 
 @dataclass
 class VolumeState:
@@ -26,10 +28,13 @@ class DeviceState:
     device_decision: Decision
     since: float
     volumes: dict[str, VolumeState] = field(default_factory=dict)
+    quarantine: Decision | None = None  # set when a virus was found: overrides everything
 
     @property
     def decision(self) -> Decision:
-        """The effective decision: the device's, unless one of its volumes blocked it."""
+        """The effective decision: quarantine first, the device's, then its volumes'."""
+        if self.quarantine is not None:
+            return self.quarantine
         if self.device_decision.verdict is Verdict.BLOCKED:
             return self.device_decision
         for volume in self.volumes.values():
@@ -54,7 +59,7 @@ class DeviceState:
             "manufacturer": self.facts.manufacturer,
             "product": self.facts.product,
             "kind": self.kind.value,
-            "verdict": decision.verdict.value,
+            "verdict": "infected" if decision.rule == RULE_INFECTED else decision.verdict.value,
             "reason": decision.reason,
             "rule": decision.rule,
             "label": decision.label,

@@ -40,6 +40,9 @@ class BlockEvent:
     fs_type: str
     fs_uuid: str
     has_partition_table: bool
+    devnode: str = ""
+    major: int = -1
+    minor: int = -1
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,14 @@ def block_event(action: str, device: pyudev.Device) -> BlockEvent:
         fs_type=_prop(device, "ID_FS_TYPE"),
         fs_uuid=_prop(device, "ID_FS_UUID"),
         has_partition_table=bool(_prop(device, "ID_PART_TABLE_TYPE")),
+        devnode=_prop(device, "DEVNAME"),
+        major=_number(_prop(device, "MAJOR")),
+        minor=_number(_prop(device, "MINOR")),
     )
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 10 else -1
 
 
 def to_event(device: pyudev.Device, from_kernel: bool) -> Event | None:

@@ -23,6 +23,18 @@ CREATE TABLE IF NOT EXISTS devices (
     view TEXT NOT NULL,
     updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantined (
+    sys_path TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held_mounts (
+    mount_id INTEGER NOT NULL,
+    mountpoint TEXT NOT NULL,
+    options TEXT NOT NULL,
+    PRIMARY KEY (mount_id, mountpoint)
+);
 CREATE TABLE IF NOT EXISTS held_volumes (
     sys_path TEXT PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -79,10 +91,11 @@ class Store:
         with self._db:
             self._db.execute("DELETE FROM devices WHERE sys_path = ?", (sys_path,))
             self._db.execute("DELETE FROM held_volumes WHERE sys_path = ?", (sys_path,))
+            self._db.execute("DELETE FROM quarantined WHERE sys_path = ?", (sys_path,))
 
     def forget_absent(self, present: set[str]) -> None:
         """Drop rows for devices no longer present (they went away while guardd was stopped)."""
-        for table in ("devices", "held_volumes"):
+        for table in ("devices", "held_volumes", "quarantined"):
             rows = self._db.execute(f"SELECT sys_path FROM {table}").fetchall()  # noqa: S608
             gone = [(r[0],) for r in rows if r[0] not in present]
             self._db.executemany(f"DELETE FROM {table} WHERE sys_path = ?", gone)  # noqa: S608
@@ -107,6 +120,43 @@ class Store:
         if row is None or row[0] != identity:
             return []
         return [_held(item) for item in json.loads(row[1])]
+
+    def quarantine(self, sys_path: str, identity: str, rule: str, reason: str) -> None:
+        """Remember that this device must stay off (a virus was found on it) until unplugged."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO quarantined(sys_path, identity, rule, reason) VALUES (?,?,?,?)",
+            (sys_path, identity, rule, reason),
+        )
+
+    def quarantined(self, sys_path: str, identity: str) -> tuple[str, str] | None:
+        """(rule, reason) when this same device is quarantined."""
+        row = self._db.execute(
+            "SELECT identity, rule, reason FROM quarantined WHERE sys_path = ?", (sys_path,)
+        ).fetchone()
+        if row is None or row[0] != identity:
+            return None
+        return str(row[1]), str(row[2])
+
+    def original_options(
+        self, mount_id: int, mountpoint: str, options: frozenset[str]
+    ) -> frozenset[str]:
+        """The mount's options from before guardd first held it (recorded now if this is the
+        first hold): after a restart, mountinfo shows the held flags, not the user's."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO held_mounts(mount_id, mountpoint, options) VALUES (?,?,?)",
+            (mount_id, mountpoint, json.dumps(sorted(options))),
+        )
+        row = self._db.execute(
+            "SELECT options FROM held_mounts WHERE mount_id = ? AND mountpoint = ?",
+            (mount_id, mountpoint),
+        ).fetchone()
+        return frozenset(str(o) for o in json.loads(row[0]))
+
+    def released(self, mount_id: int, mountpoint: str) -> None:
+        """The mount is back as it was (or gone): forget its recorded options."""
+        self._db.execute(
+            "DELETE FROM held_mounts WHERE mount_id = ? AND mountpoint = ?", (mount_id, mountpoint)
+        )
 
     def devices(self) -> list[dict[str, object]]:
         """The last recorded view of every device (for inspection while the daemon is down)."""

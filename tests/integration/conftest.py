@@ -60,8 +60,10 @@ def guardd(testbed: UsbTestbed, world: Path) -> Iterator[GuarddFactory]:
     """Start a real guardd on the testbed (rules given, or the enrolled set); stopped after."""
     started: list[GuarddProcess] = []
 
-    def start(rules: str = ENROLLED, workdir: Path | None = None) -> GuarddProcess:
-        daemon = GuarddProcess(workdir or world / "guardd", testbed.root, rules)
+    def start(
+        rules: str = ENROLLED, workdir: Path | None = None, clamd_socket: Path | None = None
+    ) -> GuarddProcess:
+        daemon = GuarddProcess(workdir or world / "guardd", testbed.root, rules, clamd_socket)
         daemon.start()
         started.append(daemon)
         return daemon

@@ -1,0 +1,1 @@
+"""The exchange with IT: a spool of documents (incidents; later requests and approvals)."""

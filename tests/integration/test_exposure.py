@@ -1,0 +1,221 @@
+"""Scan before exposing, end to end: a real guardd, real clamd, real loop-mounted filesystems.
+
+An enrolled LUKS stick comes in through umockdev; its unlocked mapping is a real loop device
+with a real ext4 filesystem, mounted as the desktop would; guardd holds it read-only, scans it
+with clamd and exposes it, or keeps it held and switches the stick off.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ENROLLED, GuarddFactory
+
+from guardd.media.blockdev import is_read_only
+from sim.clamd import EICAR, ClamdProcess
+from sim.daemon import GuarddProcess, wait_for
+from sim.media import LoopMedium
+from sim.usb import UsbTestbed, stick
+
+BIN = Path(sys.executable).parent
+CLEAN_FILES = {
+    "notes/minutes.txt": b"governors meeting\n",
+    "report.odt": b"PK\x03\x04" + b"x" * 500,
+}
+
+
+@pytest.fixture
+def clamd(world: Path) -> Iterator[ClamdProcess]:
+    process = ClamdProcess(world / "clamd")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def media(world: Path) -> Iterator[list[LoopMedium]]:
+    made: list[LoopMedium] = []
+    yield made
+    for medium in made:
+        medium.close()
+
+
+class Drive:
+    """An enrolled LUKS stick, plugged, whose unlocked mapping is a real filesystem."""
+
+    def __init__(self, testbed: UsbTestbed, daemon: GuarddProcess, medium: LoopMedium) -> None:
+        self.testbed, self.daemon, self.medium = testbed, daemon, medium
+        spec = stick("SCHOOL-000124", "crypto_LUKS")
+        self.path = testbed.plug(spec, port="1")
+        daemon.wait_verdict("2-1", "allowed")
+        [self.container] = testbed.add_volumes(self.path, spec)
+        wait_for(lambda: bool(self.view().get("volumes")), 10, lambda: "volume never judged")
+
+    def view(self) -> dict[str, object]:
+        return self.daemon.device("2-1") or {}
+
+    def unlock(self) -> None:
+        self.testbed.add_mapping(
+            "dm-0", self.container, self.medium.devnode, self.medium.numbers, "ext4"
+        )
+
+    def open(self, world: Path) -> Path:
+        return self.medium.mount(world / "media" / "Head's stick")
+
+
+def start(guardd: GuarddFactory, clamd: ClamdProcess, rules: str = ENROLLED) -> GuarddProcess:
+    return guardd(rules, clamd_socket=clamd.socket)
+
+
+def make_medium(world: Path, media: list[LoopMedium], files: dict[str, bytes]) -> LoopMedium:
+    medium = LoopMedium.create(world / f"medium{len(media)}.img", files)
+    media.append(medium)
+    return medium
+
+
+def writable(folder: Path) -> bool:
+    """True when a file can be created; False only for EROFS (anything else is a failure)."""
+    try:
+        (folder / ".guardd-probe").write_bytes(b"x")
+    except OSError as e:
+        if e.errno != errno.EROFS:
+            raise
+        return False
+    (folder / ".guardd-probe").unlink()
+    return True
+
+
+def audit_events(daemon: GuarddProcess) -> list[dict[str, object]]:
+    lines = (daemon.state_dir / "audit.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines]
+
+
+def test_clean_drive_is_held_then_ready(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    wait_for(lambda: is_read_only(drive.medium.devnode), 10, lambda: "never held read-only")
+    held = daemon.wait_verdict("2-1", "allowed")
+    assert "will be scanned" in str(held["reason"])
+    folder = drive.open(world)
+    ready = daemon.wait_verdict("2-1", "ready", timeout=30)
+    assert ready["reason"] == "ready: scanned for viruses, clean (2 files)"
+    assert ready["scan"]["files_scanned"] == 2
+    assert not is_read_only(drive.medium.devnode)
+    assert writable(folder)
+    events = [e["event"] for e in audit_events(daemon)]
+    assert (
+        events.index("media.held")
+        < events.index("media.scan_started")
+        < events.index("media.ready")
+    )
+
+
+def test_infected_drive_stays_held_is_switched_off_and_reported(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    files = {**CLEAN_FILES, "a/b/c/d/e/f/g/h/i/j/eicar.com": EICAR}
+    drive = Drive(testbed, daemon, make_medium(world, media, files))
+    drive.unlock()
+    folder = drive.open(world)
+    device = daemon.wait_verdict("2-1", "infected", timeout=30)
+    assert "a/b/c/d/e/f/g/h/i/j/eicar.com" in str(device["reason"])
+    assert "Eicar-Test-Signature" in str(device["reason"])
+    wait_for(lambda: testbed.read(drive.path, "authorized").strip() == "0", 10, lambda: "not off")
+    assert not writable(folder)
+    assert (folder / "a/b/c/d/e/f/g/h/i/j/eicar.com").read_bytes() == EICAR  # never deleted
+    out = subprocess.run(
+        [str(BIN / "guard-admin"), "--config", str(daemon.config), "incidents", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [incident] = json.loads(out.stdout)
+    assert incident["device"]["serial"] == "SCHOOL-000124"
+    assert incident["infected"][0]["path"] == "a/b/c/d/e/f/g/h/i/j/eicar.com"
+    assert incident["action"] == "held read-only and switched off"
+    infected = [e for e in audit_events(daemon) if e["event"] == "media.infected"]
+    assert infected
+    # A restart does not let it back in.
+    daemon.stop()
+    daemon.start()
+    assert "Eicar" in str(daemon.wait_verdict("2-1", "infected")["reason"])
+    assert testbed.read(drive.path, "authorized").strip() == "0"
+
+
+def test_clamd_down_holds_then_retries(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    clamd.stop()
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    failed = daemon.wait_verdict("2-1", "scan-failed", timeout=30)
+    assert str(failed["reason"]).startswith("cannot scan right now")
+    assert not writable(folder)
+    clamd.start()
+    daemon.wait_verdict("2-1", "ready", timeout=60)
+    assert writable(folder)
+
+
+def test_progress_is_shown_while_scanning(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    files = {f"class{i % 30}/pupil{i}.txt": f"essay {i}\n".encode() * 20 for i in range(3000)}
+    drive = Drive(testbed, daemon, make_medium(world, media, files))
+    drive.unlock()
+    drive.open(world)
+    scanning = daemon.wait_verdict("2-1", "scanning", timeout=30)
+    assert str(scanning["reason"]).startswith("scanning:")
+    ready = daemon.wait_verdict("2-1", "ready", timeout=120)
+    assert ready["scan"]["files_scanned"] == 3000
+
+
+def test_file_written_after_ready_is_scanned_when_closed(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    (folder / "downloaded.txt").write_bytes(b"fine\n")
+    with (folder / "homework.com").open("wb") as f:
+        f.write(EICAR)
+    device = daemon.wait_verdict("2-1", "infected", timeout=30)
+    assert "homework.com" in str(device["reason"])
+    assert not writable(folder)
+    assert os.path.exists(folder / "homework.com")

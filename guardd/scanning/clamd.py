@@ -101,9 +101,15 @@ class _PyclamdClient(pyclamd.ClamdUnixSocket):  # type: ignore[misc]  # pyclamd 
 class Clamd:
     """clamd at `socket_path`; every call opens its own connection (thread-safe)."""
 
-    def __init__(self, socket_path: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self, socket_path: str, timeout: float = 60.0, scan_timeout: float | None = None
+    ) -> None:
         self.socket_path = str(socket_path)
         self.timeout = timeout
+        # Waiting for a scan's answer: longer than clamd's own MaxScanTime (120 s by default),
+        # so a slow archive comes back as Heuristics.Limits.Exceeded.MaxScanTime rather than
+        # as clamd "not answering", which would stop the whole medium's scan.
+        self.scan_timeout = scan_timeout if scan_timeout is not None else max(timeout, 150.0)
         self._fildes = True  # until clamd refuses it once
 
     def _ask(self, command: str) -> str:
@@ -168,6 +174,7 @@ class Clamd:
                         # clamd may have answered the command already (UNKNOWN COMMAND) and
                         # hung up: its answer is still there to read.
                         sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+                sock.settimeout(self.scan_timeout)
                 return _read_reply(sock)
             except TimeoutError:
                 raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
@@ -177,17 +184,32 @@ class Clamd:
     def _scan_stream(self, fd: int) -> tuple[str, str]:
         with self._connect() as sock:
             try:
-                sock.sendall(b"zINSTREAM\0")
+                _send(sock, b"zINSTREAM\0")
                 offset = 0
+                # A read error here is the medium's (EIO): it leaves as a plain OSError.
                 while chunk := os.pread(fd, STREAM_CHUNK, offset):
-                    sock.sendall(struct.pack("!L", len(chunk)) + chunk)
+                    _send(sock, struct.pack("!L", len(chunk)) + chunk)
                     offset += len(chunk)
-                sock.sendall(struct.pack("!L", 0))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # clamd hung up early (StreamMaxLength): its answer says why
-            except TimeoutError:
-                raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
+                _send(sock, struct.pack("!L", 0))
+            except _HungUpError:
+                pass  # clamd stopped reading (StreamMaxLength): its answer says why
+            sock.settimeout(self.scan_timeout)
             return _stream_answer(sock)
+
+
+class _HungUpError(Exception):
+    """clamd closed its end while we were still sending."""
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        raise _HungUpError from None
+    except TimeoutError:
+        raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
+    except OSError as e:
+        raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
 
 
 def _stream_answer(sock: socket.socket) -> tuple[str, str]:

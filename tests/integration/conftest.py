@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml
-
-if "libumockdev-preload" not in os.environ.get("LD_PRELOAD", ""):
-    pytest.skip(
-        "integration tests need umockdev's preload: run them with `make test`",
-        allow_module_level=True,
-    )
-
 from sim.usb import UsbTestbed
+
+UNDER_UMOCKDEV = "libumockdev-preload" in os.environ.get("LD_PRELOAD", "")
 
 ENROLLED = RULES_HEADER + "".join(
     [
@@ -36,6 +31,8 @@ ENROLLED = RULES_HEADER + "".join(
 @pytest.fixture
 def testbed() -> Iterator[UsbTestbed]:
     """A fresh mock /sys with two USB controllers (kernel default: authorized_default=1)."""
+    if not UNDER_UMOCKDEV:
+        pytest.skip("needs umockdev's preload: run the tests with `make test`")
     bed = UsbTestbed(buses=2)
     yield bed
     del bed

@@ -104,7 +104,10 @@ def test_a_file_of_exactly_the_size_limit_is_read(tmp_path: Path) -> None:
 def test_unknown_key_is_refused_and_named(tmp_path: Path) -> None:
     message = refused(write(tmp_path, VALID + 'sockett = "/tmp/x"\nadmin_uid = [0]\n'))
     # The first unknown key in sorted order, and the keys that are known.
-    assert message == "unknown key 'admin_uid' (known: rules, state_dir, socket, admin_uids)"
+    assert message == (
+        "unknown key 'admin_uid' (known: rules, state_dir, socket, admin_uids, clamd_socket, "
+        "exchange_dir, scan_workers)"
+    )
 
 
 def test_unknown_table_is_refused(tmp_path: Path) -> None:

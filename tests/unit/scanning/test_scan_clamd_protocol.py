@@ -249,7 +249,7 @@ def test_no_answer_times_out_as_unavailable(
     server = serve(handler)
     try:
         with pytest.raises(ClamdUnavailable) as caught:
-            Clamd(str(server.path), timeout=0.2).scan_fd(some_file)
+            Clamd(str(server.path), timeout=5, scan_timeout=0.2).scan_fd(some_file)
         assert caught.value.timed_out
     finally:
         release.set()

@@ -18,6 +18,7 @@ from guardd.scanning.walker import (
     FoundFile,
     count_files,
     error_result,
+    open_file,
     resolve,
     walk,
 )
@@ -255,3 +256,14 @@ def test_resolve_a_file_that_is_gone(root_fd: int) -> None:
     [gone] = resolved(root_fd, b"not/there.txt")
     assert isinstance(gone, FileResult)
     assert gone.outcome is FileOutcome.SKIPPED
+
+
+def test_open_file_refuses_a_symlink_and_does_not_block_on_a_fifo(
+    tmp_path: Path, root_fd: int
+) -> None:
+    os.symlink("/etc/hostname", root_of(tmp_path) / "link")
+    os.mkfifo(root_of(tmp_path) / "fifo")
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        open_file(root_fd, b"link")
+    fd = open_file(root_fd, b"fifo")  # O_NONBLOCK: a writer-less FIFO must not hang the scan
+    os.close(fd)

@@ -22,17 +22,14 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from sim.env import real_env
+
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_SIGNATURE = "Eicar-Test-Signature"
 MARKER = b"GUARDD-TEST-MARKER"
 MARKER_SIGNATURE = "Guardd.Test.Marker"
 CLAMD = shutil.which("clamd") or "/usr/sbin/clamd"
 FLEVEL = 90  # functionality level the daily container asks for (ClamAV 1.0+ has more)
-
-
-def _env() -> dict[str, str]:
-    # Tests run under umockdev's preload: clamd must see the real system, not a mock /dev.
-    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
 
 
 def _cud(version: int, files: dict[str, bytes]) -> bytes:
@@ -100,7 +97,7 @@ class ClamdProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=_env(),
+                env=real_env(),
             )
         deadline = time.monotonic() + timeout
         while self.command(b"PING") != b"PONG":

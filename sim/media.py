@@ -13,11 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def real_env() -> dict[str, str]:
-    """The environment for real tools: without umockdev's preload and testbed (a process that
-    made a testbed has UMOCKDEV_DIR in its C environment, which children would inherit)."""
-    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
+from sim.env import real_env
 
 
 def _run(*args: str) -> str:
@@ -31,27 +27,50 @@ class LoopMedium:
     """An ext4 image made from a folder, attached to a loop device, mounted where asked."""
 
     image: Path
+    fs: str = "ext4"
     devnode: str = ""
     mountpoint: Path | None = None
     _staging: list[Path] = field(default_factory=list)
 
     @classmethod
-    def create(cls, image: Path, files: dict[str, bytes], size_mb: int = 64) -> LoopMedium:
-        """Build an ext4 image holding `files` (relative path -> bytes) and attach it."""
+    def create(
+        cls,
+        image: Path,
+        files: dict[str | bytes, bytes],
+        size_mb: int = 64,
+        fs: str = "ext4",
+        links: dict[str, str] | None = None,
+    ) -> LoopMedium:
+        """Build an ext4 or exFAT image holding `files` (relative path -> bytes; a bytes path
+        may be any name ext4 allows) and symbolic `links` (name -> target), and attach it."""
         staging = Path(tempfile.mkdtemp(prefix="guardd-medium-"))
         try:
-            for rel, data in files.items():
-                path = staging / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+            _stage(staging, files, links or {})
             image.unlink(missing_ok=True)
             _run("truncate", "-s", f"{size_mb}M", str(image))
-            _run("mkfs.ext4", "-q", "-F", "-d", str(staging), str(image))
+            if fs == "ext4":
+                _run("mkfs.ext4", "-q", "-F", "-d", str(staging), str(image))
+            medium = cls(image, fs)
+            medium.devnode = _run("losetup", "-f", "--show", str(image)).strip()
+            # A loop device keeps the read-only flag of its last use (set by a daemon that
+            # held it): start writable, as a freshly plugged stick does.
+            _run("blockdev", "--setrw", medium.devnode)
+            if fs == "exfat":
+                medium.fill_exfat(staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        medium = cls(image)
-        medium.devnode = _run("losetup", "-f", "--show", str(image)).strip()
         return medium
+
+    def fill_exfat(self, staging: Path) -> None:
+        """Format the loop device exFAT and copy the staged files in through exfat-fuse."""
+        _run("mkfs.exfat", "-L", "STICK", self.devnode)
+        where = Path(tempfile.mkdtemp(prefix="guardd-exfat-"))
+        try:
+            _run("mount.exfat-fuse", self.devnode, str(where))
+            _run("cp", "-a", f"{staging}/.", str(where))
+            _run("umount", str(where))
+        finally:
+            where.rmdir()
 
     @property
     def numbers(self) -> tuple[int, int]:
@@ -62,7 +81,10 @@ class LoopMedium:
     def mount(self, where: Path) -> Path:
         """Mount it (as the desktop would when staff open the drive)."""
         where.mkdir(parents=True, exist_ok=True)
-        _run("mount", "-o", "nosuid,nodev", self.devnode, str(where))
+        if self.fs == "exfat":
+            _run("mount.exfat-fuse", "-o", "nosuid,nodev", self.devnode, str(where))
+        else:
+            _run("mount", "-o", "nosuid,nodev", self.devnode, str(where))
         self.mountpoint = where
         return where
 
@@ -83,3 +105,13 @@ class LoopMedium:
             )
             subprocess.run(["losetup", "-d", self.devnode], check=False, timeout=60, env=real_env())
             self.devnode = ""
+
+
+def _stage(staging: Path, files: dict[str | bytes, bytes], links: dict[str, str]) -> None:
+    for rel, data in files.items():
+        path = os.path.join(os.fsencode(staging), os.fsencode(rel))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    for name, target in links.items():
+        os.symlink(target, staging / name)

@@ -22,7 +22,14 @@ from guardd.devices.state import RULE_INFECTED, DeviceState
 from guardd.devices.udev_source import BlockEvent
 from guardd.exchange.incidents import Incidents
 from guardd.media.blockdev import MediaError, set_read_only
-from guardd.media.medium import Medium, MediumState, held_reason, progress_reason, worst
+from guardd.media.medium import (
+    Medium,
+    MediumState,
+    held_reason,
+    progress_reason,
+    ready_reason,
+    worst,
+)
 from guardd.media.mounts import Mount, hold, make_writable, mounts_of, read_mounts, release
 from guardd.scanning import Progress, ScanReport, ScanVerdict
 from rules import OnInfected, Policy, VolumeFacts
@@ -153,13 +160,17 @@ class MediaGate:
         points = {m.mountpoint for m in mine}
         if medium.mountpoint and medium.mountpoint not in points:
             self._lost_mount(medium)
+        if medium.state is MediumState.READY:
+            if mine and not medium.mountpoint and self._open_root(medium, mine[0]):
+                self._watch(medium)
+            return
         for mount in mine:
-            if medium.state is MediumState.READY:
-                continue
             if mount.mountpoint not in medium.held_mounts and not self._hold_mount(medium, mount):
                 return
-        if mine and medium.state in (MediumState.HELD,) and not medium.mountpoint:
-            self._start_scan(medium, mine[0])
+        waiting = medium.state in (MediumState.HELD, MediumState.SCAN_FAILED)
+        if mine and waiting and not medium.mountpoint and self._open_root(medium, mine[0]):
+            medium.generation += 1
+            self._scan_whole(medium)
 
     def _as_before(self, medium: Medium, seen: Mount) -> Mount:
         """The mount with the options it had before guardd first held it.
@@ -187,28 +198,30 @@ class MediaGate:
         return True
 
     def _lost_mount(self, medium: Medium) -> None:
-        """The scanned folder was unmounted: abandon the scan, wait for the next mount."""
+        """The folder guardd scanned or watched was unmounted: an unfinished scan is abandoned
+        (the drive waits, held, for its next mount); a ready drive stays ready (changing it
+        while unmounted needs raw access to the device, which only root has)."""
         self._stop_scan(medium)
         medium.held_mounts.pop(medium.mountpoint, None)
         medium.mountpoint = ""
-        if medium.state in (MediumState.SCANNING, MediumState.READY, MediumState.SCAN_FAILED):
+        if medium.state is MediumState.SCANNING:
             medium.state = MediumState.HELD
             medium.reason = held_reason(self._label(medium))
             medium.progress = None
-            _set_ro(medium.devnode, True)
 
     # -- scanning -------------------------------------------------------------------------
 
-    def _start_scan(self, medium: Medium, mount: Mount) -> None:
+    def _open_root(self, medium: Medium, mount: Mount) -> bool:
+        """Open the mounted filesystem's root: what scans and rescans are relative to."""
         try:
             medium.root_fd = os.open(mount.mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
             self._failed(
                 medium, f"cannot scan right now: its folder could not be opened ({e.strerror})"
             )
-            return
+            return False
         medium.mountpoint = mount.mountpoint
-        self._scan_whole(medium)
+        return True
 
     def _scan_whole(self, medium: Medium) -> None:
         medium.state = MediumState.SCANNING
@@ -251,14 +264,29 @@ class MediaGate:
             self._failed(medium, result.reason)
 
     def _ready(self, medium: Medium, report: ScanReport) -> None:
+        # A FUSE filesystem that opened the device while guardd held it read-only keeps a
+        # read-only handle on it: only opening the drive again makes it writable.
+        reopen = any(
+            m.fstype.startswith("fuse") and m.mount_id not in medium.preexisting
+            for m in medium.held_mounts.values()
+        )
         _set_ro(medium.devnode, False)
         for mount in medium.held_mounts.values():
             _give_back(mount)
             self._holds.released(mount.mount_id, mount.mountpoint)
         medium.held_mounts.clear()
         medium.state = MediumState.READY
-        medium.reason = f"ready: scanned for viruses, clean ({report.files_scanned:,} files)"
+        medium.reason = ready_reason(report)
+        if reopen:
+            medium.reason += (
+                "; it opened read-only while it was checked: close it and open it again to"
+                " save files on it"
+            )
         self._audit.append("media.ready", self._ids(medium))
+        self._watch(medium)
+
+    def _watch(self, medium: Medium) -> None:
+        """Scan files as they are closed after writing, on the mounted, ready drive."""
         if not medium.watches:
             closed = lambda path: self._runner.call_soon(self._file_closed, medium, path)  # noqa: E731
             medium.watches.append(self._watcher.watch(medium.mountpoint, closed))

@@ -83,3 +83,13 @@ def held_reason(label: str) -> str:
 def progress_reason(progress: Progress) -> str:
     """'scanning: 1,234 of 5,000 files'."""
     return f"scanning: {progress.files_done:,} of {progress.files_total:,} files"
+
+
+def ready_reason(report: ScanReport) -> str:
+    """'ready: scanned for viruses, clean (2 files; 1 link not followed)'."""
+    files = f"{report.files_scanned:,} file{'s' if report.files_scanned != 1 else ''}"
+    skipped = len(report.skipped) + report.omitted
+    if skipped:
+        kinds = "link or special file" if skipped == 1 else "links or special files"
+        files += f"; {skipped:,} {kinds} not followed"
+    return f"ready: scanned for viruses, clean ({files})"

@@ -19,11 +19,7 @@ import pytest
 
 from guardd.scanning import Clamd, ScanCache, Scanner
 from sim.clamd import ClamdProcess
-
-
-def real_env() -> dict[str, str]:
-    """The environment without umockdev's preload."""
-    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
+from sim.env import real_env
 
 
 def run(*args: str) -> str:

@@ -7,94 +7,31 @@ with clamd and exposes it, or keeps it held and switches the stick off.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from conftest import ENROLLED, GuarddFactory
+from conftest import GuarddFactory
+from exposure_support import (
+    CLEAN_FILES,
+    Drive,
+    audit_events,
+    clamd,
+    make_medium,
+    media,
+    start,
+    writable,
+)
 
 from guardd.media.blockdev import is_read_only
 from sim.clamd import EICAR, ClamdProcess
-from sim.daemon import GuarddProcess, wait_for
+from sim.daemon import wait_for
 from sim.media import LoopMedium
-from sim.usb import UsbTestbed, stick
+from sim.usb import UsbTestbed
 
 BIN = Path(sys.executable).parent
-CLEAN_FILES = {
-    "notes/minutes.txt": b"governors meeting\n",
-    "report.odt": b"PK\x03\x04" + b"x" * 500,
-}
-
-
-@pytest.fixture
-def clamd(world: Path) -> Iterator[ClamdProcess]:
-    process = ClamdProcess(world / "clamd")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def media(world: Path) -> Iterator[list[LoopMedium]]:
-    made: list[LoopMedium] = []
-    yield made
-    for medium in made:
-        medium.close()
-
-
-class Drive:
-    """An enrolled LUKS stick, plugged, whose unlocked mapping is a real filesystem."""
-
-    def __init__(self, testbed: UsbTestbed, daemon: GuarddProcess, medium: LoopMedium) -> None:
-        self.testbed, self.daemon, self.medium = testbed, daemon, medium
-        spec = stick("SCHOOL-000124", "crypto_LUKS")
-        self.path = testbed.plug(spec, port="1")
-        daemon.wait_verdict("2-1", "allowed")
-        [self.container] = testbed.add_volumes(self.path, spec)
-        wait_for(lambda: bool(self.view().get("volumes")), 10, lambda: "volume never judged")
-
-    def view(self) -> dict[str, object]:
-        return self.daemon.device("2-1") or {}
-
-    def unlock(self) -> None:
-        self.testbed.add_mapping(
-            "dm-0", self.container, self.medium.devnode, self.medium.numbers, "ext4"
-        )
-
-    def open(self, world: Path) -> Path:
-        return self.medium.mount(world / "media" / "Head's stick")
-
-
-def start(guardd: GuarddFactory, clamd: ClamdProcess, rules: str = ENROLLED) -> GuarddProcess:
-    return guardd(rules, clamd_socket=clamd.socket)
-
-
-def make_medium(world: Path, media: list[LoopMedium], files: dict[str, bytes]) -> LoopMedium:
-    medium = LoopMedium.create(world / f"medium{len(media)}.img", files)
-    media.append(medium)
-    return medium
-
-
-def writable(folder: Path) -> bool:
-    """True when a file can be created; False only for EROFS (anything else is a failure)."""
-    try:
-        (folder / ".guardd-probe").write_bytes(b"x")
-    except OSError as e:
-        if e.errno != errno.EROFS:
-            raise
-        return False
-    (folder / ".guardd-probe").unlink()
-    return True
-
-
-def audit_events(daemon: GuarddProcess) -> list[dict[str, object]]:
-    lines = (daemon.state_dir / "audit.jsonl").read_text().splitlines()
-    return [json.loads(x) for x in lines]
 
 
 def test_clean_drive_is_held_then_ready(
@@ -190,7 +127,9 @@ def test_progress_is_shown_while_scanning(
     media: list[LoopMedium],
 ) -> None:
     daemon = start(guardd, clamd)
-    files = {f"class{i % 30}/pupil{i}.txt": f"essay {i}\n".encode() * 20 for i in range(3000)}
+    files: dict[str | bytes, bytes] = {
+        f"class{i % 30}/pupil{i}.txt": f"essay {i}\n".encode() * 20 for i in range(3000)
+    }
     drive = Drive(testbed, daemon, make_medium(world, media, files))
     drive.unlock()
     drive.open(world)
@@ -219,3 +158,6 @@ def test_file_written_after_ready_is_scanned_when_closed(
     assert "homework.com" in str(device["reason"])
     assert not writable(folder)
     assert os.path.exists(folder / "homework.com")
+
+
+__all__ = ["clamd", "media"]  # fixtures used by name

@@ -15,7 +15,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from sim.clamd import EICAR, ClamdProcess
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
+from sim.media import LoopMedium
 from sim.usb import KEYBOARD, UsbDevice, UsbTestbed, stick
 
 WORKDIR = Path("build/demo")
@@ -26,8 +28,18 @@ RULES = RULES_HEADER + "".join(
         drive_toml("SCHOOL-000123", "Office stick 12"),
         drive_toml("SCHOOL-000124", "Head's encrypted stick"),
         drive_toml("SCHOOL-000125", "Exams BitLocker stick"),
+        drive_toml("SCHOOL-000126", "Reception stick"),
     ]
 )
+HEAD_FILES: dict[str | bytes, bytes] = {
+    "Governors/minutes-2026-11.odt": b"PK\x03\x04 minutes" * 200,
+    "Budget/2027 draft.ods": b"PK\x03\x04 budget" * 300,
+    "letter to parents.txt": b"Dear parents,\n" * 40,
+}
+RECEPTION_FILES: dict[str | bytes, bytes] = {
+    "photos/sports day.txt": b"a lovely day\n" * 30,
+    "forms/trip-consent.pdf.exe": EICAR,  # the EICAR test file: harmless, detected as a virus
+}
 
 
 def say(text: str) -> None:
@@ -55,22 +67,31 @@ def verdict_of(daemon: GuarddProcess, device_id: str, verdict: str) -> None:
 def main() -> int:
     """Play the scenario; exit 0 when everything happened as it should."""
     shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    clamd = ClamdProcess(WORKDIR.resolve() / "clamd")
+    clamd.start()
     bed = UsbTestbed(buses=2)
-    daemon = GuarddProcess(WORKDIR.resolve(), bed.root, RULES)
+    daemon = GuarddProcess(WORKDIR.resolve(), bed.root, RULES, clamd_socket=clamd.socket)
+    media: list[LoopMedium] = []
     try:
-        play(bed, daemon)
+        play(bed, daemon, media)
     finally:
         daemon.stop()
+        for medium in media:
+            medium.close()
+        clamd.stop()
         del bed
         gc.collect()
     say("Done. Everything above was decided by a real guardd on simulated USB hardware.")
     return 0
 
 
-def play(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+def play(bed: UsbTestbed, daemon: GuarddProcess, media: list[LoopMedium]) -> None:
     """The scenario, scene by scene."""
     morning(bed, daemon)
-    sticks(bed, daemon)
+    container = sticks(bed, daemon)
+    scanning(bed, daemon, media, container)
+    virus(bed, daemon, media)
     tricks(bed, daemon)
     crash(bed, daemon)
     audit(daemon)
@@ -78,7 +99,7 @@ def play(bed: UsbTestbed, daemon: GuarddProcess) -> None:
 
 def morning(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     """Start-up and a keyboard."""
-    say("A staff laptop with two USB controllers. IT has enrolled three school sticks:")
+    say("A staff laptop with two USB controllers. IT has enrolled four school sticks:")
     print(textwrap.indent(RULES.strip(), "     "))
     daemon.start()
     say("guardd starts and sets every controller to keep new devices OFF by default")
@@ -90,7 +111,7 @@ def morning(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     verdict_of(daemon, "2-1", "allowed")
 
 
-def sticks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+def sticks(bed: UsbTestbed, daemon: GuarddProcess) -> str:
     """A stick from home, an encrypted school stick, an unencrypted one."""
     say("She plugs in a stick from home")
     home = bed.plug(stick(HOME_SERIAL, manufacturer="Generic", product="Flash Disk"), port="2")
@@ -101,7 +122,7 @@ def sticks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     luks = stick("SCHOOL-000124", "crypto_LUKS")
     path = bed.plug(luks, port="3")
     verdict_of(daemon, "2-3", "allowed")
-    bed.add_volumes(path, luks)
+    [container] = bed.add_volumes(path, luks)
     wait_for(lambda: bool((daemon.device("2-3") or {}).get("volumes")), 5, lambda: "no volume")
     print(f"   guardd: its volume is {daemon.device('2-3')['volumes'][0]['reason']}")  # type: ignore[index]
     say("An enrolled stick nobody encrypted: let in, then switched off when its volume shows")
@@ -110,6 +131,47 @@ def sticks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     verdict_of(daemon, "2-4", "allowed")
     bed.add_volumes(path, plain)
     verdict_of(daemon, "2-4", "blocked")
+    return container
+
+
+def unlock_and_open(
+    daemon: GuarddProcess, bed: UsbTestbed, container: str, medium: LoopMedium, ids: tuple[str, str]
+) -> None:
+    """She types the passphrase (the mapping appears) and opens the drive (it is mounted)."""
+    device_id, mapping = ids
+    bed.add_mapping(mapping, container, medium.devnode, medium.numbers, "ext4")
+    wait_for(lambda: bool((daemon.device(device_id) or {}).get("media")), 10, lambda: "not held")
+    print(f"   guardd: {device_id}: {(daemon.device(device_id) or {}).get('reason')}")
+    medium.mount(WORKDIR.resolve() / "media" / mapping)
+
+
+def scanning(
+    bed: UsbTestbed, daemon: GuarddProcess, media: list[LoopMedium], container: str
+) -> None:
+    """The LUKS stick is unlocked and opened: held read-only, scanned, then ready."""
+    say("She unlocks the head's stick and opens it: it stays read-only until ClamAV has scanned it")
+    medium = LoopMedium.create(WORKDIR.resolve() / "head.img", HEAD_FILES)
+    media.append(medium)
+    unlock_and_open(daemon, bed, container, medium, ("2-3", "dm-0"))
+    verdict_of(daemon, "2-3", "ready")
+
+
+def virus(bed: UsbTestbed, daemon: GuarddProcess, media: list[LoopMedium]) -> None:
+    """An enrolled stick with a virus on it: held, switched off, reported to IT."""
+    say("Reception's school stick, used on a home computer, now carries a virus (EICAR test file)")
+    luks = stick("SCHOOL-000126", "crypto_LUKS")
+    path = bed.plug(luks, port="8")
+    verdict_of(daemon, "2-8", "allowed")
+    [container] = bed.add_volumes(path, luks)
+    wait_for(lambda: bool((daemon.device("2-8") or {}).get("volumes")), 5, lambda: "no volume")
+    medium = LoopMedium.create(WORKDIR.resolve() / "reception.img", RECEPTION_FILES)
+    media.append(medium)
+    unlock_and_open(daemon, bed, container, medium, ("2-8", "dm-1"))
+    verdict_of(daemon, "2-8", "infected")
+    off = bed.read(path, "authorized").strip()
+    print(f"   kernel: authorized = {off}: switched off; the file itself is untouched, for IT")
+    say("IT are told at once: the incident is in the exchange")
+    show("guard-admin", "--config", str(daemon.config), "incidents")
 
 
 def tricks(bed: UsbTestbed, daemon: GuarddProcess) -> None:

@@ -436,9 +436,11 @@ class MediaGate:
         if not media:
             return view
         view["media"] = [m.summary() for m in media]
+        speaker = worst(media)
+        if speaker.report is not None:
+            view["scan"] = speaker.report.to_json()
         if view.get("verdict") != "allowed":
             return view
-        speaker = worst(media)
         view["verdict"] = "allowed" if speaker.state is MediumState.HELD else speaker.state.value
         view["reason"] = speaker.reason
         if speaker.progress is not None:
@@ -446,8 +448,6 @@ class MediaGate:
                 "files_done": speaker.progress.files_done,
                 "files_total": speaker.progress.files_total,
             }
-        if speaker.report is not None:
-            view["scan"] = speaker.report.to_json()
         return view
 
 

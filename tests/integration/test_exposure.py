@@ -29,7 +29,7 @@ from guardd.media.blockdev import is_read_only
 from sim.clamd import EICAR, ClamdProcess
 from sim.daemon import wait_for
 from sim.media import LoopMedium
-from sim.usb import UsbTestbed
+from sim.usb import UsbTestbed, stick
 
 BIN = Path(sys.executable).parent
 
@@ -53,12 +53,15 @@ def test_clean_drive_is_held_then_ready(
     assert ready["scan"]["files_scanned"] == 2
     assert not is_read_only(drive.medium.devnode)
     assert writable(folder)
-    events = [e["event"] for e in audit_events(daemon)]
+    records = audit_events(daemon)
+    events = [e["event"] for e in records]
     assert (
         events.index("media.held")
         < events.index("media.scan_started")
         < events.index("media.ready")
     )
+    checked = next(e for e in records if e["event"] == "clamd.checked")
+    assert checked["data"]["ok"] is True  # type: ignore[index]
 
 
 def test_infected_drive_stays_held_is_switched_off_and_reported(
@@ -135,6 +138,15 @@ def test_progress_is_shown_while_scanning(
     drive.open(world)
     scanning = daemon.wait_verdict("2-1", "scanning", timeout=30)
     assert str(scanning["reason"]).startswith("scanning:")
+    # While it scans, guardd still answers and still judges other devices at once.
+    stranger = testbed.plug(stick("NOT-OURS"), port="2")
+    assert "not issued" in str(daemon.wait_verdict("2-2", "blocked", timeout=2)["reason"])
+    assert testbed.read(stranger, "authorized").strip() == "0"
+    now = daemon.device("2-1") or {}
+    assert now["verdict"] == "scanning"
+    progress = now["progress"]
+    assert progress["files_total"] in (0, 3000)  # 0 while the files are still being counted
+    assert 0 <= progress["files_done"] <= progress["files_total"]
     ready = daemon.wait_verdict("2-1", "ready", timeout=120)
     assert ready["scan"]["files_scanned"] == 3000
 

@@ -6,6 +6,7 @@ silently fall back to a default.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,15 @@ MAX_SCAN_WORKERS = 32
 MAX_CONFIG_BYTES = 1 << 20
 
 _REQUIRED = ("rules", "state_dir", "socket")
-_OPTIONAL = ("admin_uids", "clamd_socket", "exchange_dir", "scan_workers")
+_OPTIONAL = (
+    "admin_uids",
+    "clamd_socket",
+    "exchange_dir",
+    "scan_workers",
+    "machine_id",
+    "trusted_keys",
+)
+_MACHINE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,13 @@ class DaemonConfig:
     clamd_socket: Path = DEFAULT_CLAMD_SOCKET
     exchange_dir: Path | None = None
     scan_workers: int = 4
+    machine_id: str = ""
+    trusted_keys: Path | None = None
+
+    @property
+    def approvers(self) -> Path:
+        """The folder of trusted approvers' public keys (one <FPR>.asc each)."""
+        return self.trusted_keys or self.state_dir / "trusted-keys"
 
     @property
     def exchange(self) -> Path:
@@ -74,6 +90,8 @@ def load_config(path: Path) -> DaemonConfig:
         else DEFAULT_CLAMD_SOCKET,
         exchange_dir=_path(path, base, data, "exchange_dir") if "exchange_dir" in data else None,
         scan_workers=_workers(path, data.get("scan_workers", 4)),
+        machine_id=_machine_id(path, data.get("machine_id", "")),
+        trusted_keys=_path(path, base, data, "trusted_keys") if "trusted_keys" in data else None,
     )
 
 
@@ -114,6 +132,14 @@ def _uids(source: Path, value: object) -> frozenset[int]:
 def _workers(source: Path, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCAN_WORKERS:
         raise _error(source, f"'scan_workers' must be a whole number from 1 to {MAX_SCAN_WORKERS}")
+    return value
+
+
+def _machine_id(source: Path, value: object) -> str:
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not _MACHINE_ID.fullmatch(value):
+        raise _error(source, "'machine_id' must be 1 to 64 letters, digits, '.', '_' or '-'")
     return value
 
 

@@ -24,6 +24,7 @@ from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
 from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
 from guardd.errors import ErrorCode, GuarddError
+from guardd.exceptions.book import ExceptionBook
 from guardd.exchange.incidents import Incidents, machine_name
 from guardd.exchange.spool import Spool
 from guardd.ipc.protocol import Op
@@ -59,7 +60,11 @@ class Daemon:
             workers=config.scan_workers,
             accept_limits_exceeded=rules.policy.accept_limits_exceeded,
         )
-        self.incidents = Incidents(Spool(config.exchange), time.time, machine_name())
+        machine = config.machine_id or machine_name()
+        self.incidents = Incidents(Spool(config.exchange), time.time, machine)
+        self.exceptions = ExceptionBook(
+            self.store, Spool(config.exchange), self.audit, time.time, machine
+        )
         self.media: MediaGate | None = None
         self._stop = asyncio.Event()
         self._rules_summary = _summary(rules)
@@ -101,6 +106,7 @@ class Daemon:
         mounts = MountWatcher()
         self.source.start()
         self.gate.start(self.source.present_usb(), self.source.present_block())
+        self.exceptions.export_pending()
         for fd in self.source.filenos():
             loop.add_reader(fd, self._on_events)
         loop.add_reader(mounts.fileno(), self._on_mounts, mounts)
@@ -171,6 +177,17 @@ class Daemon:
                 "rss_kb": _rss_kb(),
             }
 
+        async def request(peer: Peer, args: dict[str, Any]) -> object:
+            device_id = args.get("device")
+            found = self.gate.find(device_id) if isinstance(device_id, str) else None
+            return self.exceptions.request(peer, found, args)
+
+        async def requests(peer: Peer, args: dict[str, Any]) -> object:
+            everyone = args.get("all") is True and peer.uid in self.config.admin_uids
+            return self.exceptions.views(None if everyone else peer.uid)
+
+        self.server.register(Op.REQUEST, request)
+        self.server.register(Op.REQUESTS, requests)
         self.server.register(Op.HELLO, hello)
         self.server.register(Op.STATS, stats)
         self.server.register(Op.DEVICES, devices)

@@ -1,9 +1,11 @@
-"""guardctl: what staff run to see what guardd decided about their devices, and why."""
+"""guardctl: what staff run to see what guardd decided about their devices, and to ask IT
+for an exception (the tray offers the same)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from guardd.cli.common import (
@@ -14,10 +16,50 @@ from guardd.cli.common import (
     print_status,
     run,
 )
+from guardd.cli.requests import print_requests, requests_list
 from guardd.ipc.client import Client, resolve_socket
 from guardd.ipc.protocol import Op
 
 PROG = "guardctl"
+Command = Callable[[Client, argparse.Namespace], int]
+
+
+def cmd_devices(client: Client, args: argparse.Namespace) -> int:
+    """The devices connected now, their verdicts and why."""
+    devices = devices_list(client.call(Op.DEVICES))
+    if args.json:
+        print_json(devices)
+    else:
+        print_devices(devices, with_rule=False)
+    return EXIT_OK
+
+
+def cmd_status(client: Client, args: argparse.Namespace) -> int:
+    """Is guardd running, and who am I to it."""
+    print_status(client.call(Op.HELLO))
+    return EXIT_OK
+
+
+def cmd_request(client: Client, args: argparse.Namespace) -> int:
+    """Ask IT for an exception for a blocked device."""
+    request = {"device": args.device, "reason": args.reason, "duration": args.duration}
+    made = client.call(Op.REQUEST, {**request, "read_only": args.read_only})
+    if args.json:
+        print_json(made)
+    else:
+        print("Your request was sent to IT. You will see here when they answer:")
+        print_requests(requests_list([made]))
+    return EXIT_OK
+
+
+def cmd_requests(client: Client, args: argparse.Namespace) -> int:
+    """My requests and where they stand."""
+    mine = requests_list(client.call(Op.REQUESTS))
+    if args.json:
+        print_json(mine)
+    else:
+        print_requests(mine)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     devices = commands.add_parser("devices", help="the USB devices connected and their verdicts")
     devices.add_argument("--json", action="store_true", help="print JSON")
-    commands.add_parser("status", help="is guardd running, and who am I to it")
+    devices.set_defaults(func=cmd_devices)
+    commands.add_parser("status", help="is guardd running, and who am I to it").set_defaults(
+        func=cmd_status
+    )
+    request = commands.add_parser("request", help="ask IT for an exception for a blocked device")
+    request.add_argument("device", metavar="DEVICE", help="the device's id (see guardctl devices)")
+    request.add_argument("--reason", required=True, help="why you need it, in a few words")
+    request.add_argument("--for", dest="duration", default="1d", help="how long: 90m, 8h, 2d, 1w")
+    request.add_argument("--read-only", action="store_true", help="only to read files from it")
+    request.add_argument("--json", action="store_true", help="print JSON")
+    request.set_defaults(func=cmd_request)
+    mine = commands.add_parser("requests", help="your requests and where they stand")
+    mine.add_argument("--json", action="store_true", help="print JSON")
+    mine.set_defaults(func=cmd_requests)
     return parser
 
 
@@ -35,19 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `guardctl`."""
     args = build_parser().parse_args(argv)
     client = Client(resolve_socket(args.socket))
-
-    def body() -> int:
-        if args.command == "devices":
-            devices = devices_list(client.call(Op.DEVICES))
-            if args.json:
-                print_json(devices)
-            else:
-                print_devices(devices, with_rule=False)
-        else:
-            print_status(client.call(Op.HELLO))
-        return EXIT_OK
-
-    return run(PROG, body)
+    command: Command = args.func
+    return run(PROG, lambda: command(client, args))
 
 
 if __name__ == "__main__":

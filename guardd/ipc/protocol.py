@@ -28,6 +28,8 @@ class Op(StrEnum):
     DEVICES = "devices"
     RELOAD = "reload"
     STATS = "stats"
+    REQUEST = "request"
+    REQUESTS = "requests"
 
 
 class Privilege(IntEnum):
@@ -43,6 +45,8 @@ PRIVILEGES: dict[Op, Privilege] = {
     Op.DEVICES: Privilege.STAFF,
     Op.RELOAD: Privilege.ADMIN,
     Op.STATS: Privilege.ADMIN,
+    Op.REQUEST: Privilege.STAFF,
+    Op.REQUESTS: Privilege.STAFF,  # staff see their own; IT everyone's
 }
 
 

@@ -12,6 +12,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +30,15 @@ CREATE TABLE IF NOT EXISTS quarantined (
     rule TEXT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    created REAL NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    until REAL
+);
 CREATE TABLE IF NOT EXISTS held_mounts (
     mount_id INTEGER NOT NULL,
     mountpoint TEXT NOT NULL,
@@ -41,6 +51,19 @@ CREATE TABLE IF NOT EXISTS held_volumes (
     volumes TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request as the store keeps it, with where it stands."""
+
+    id: str
+    uid: int
+    document: dict[str, Any]
+    created: float
+    state: str
+    detail: str
+    until: float | None
 
 
 @dataclass(frozen=True)
@@ -156,6 +179,46 @@ class Store:
         """The mount is back as it was (or gone): forget its recorded options."""
         self._db.execute(
             "DELETE FROM held_mounts WHERE mount_id = ? AND mountpoint = ?", (mount_id, mountpoint)
+        )
+
+    def add_request(
+        self, request_id: str, uid: int, document: dict[str, Any], created: float
+    ) -> None:
+        """Record a new, pending request (committed before it is acknowledged)."""
+        self._db.execute(
+            "INSERT INTO requests(id, uid, document, created, state) VALUES (?,?,?,?, 'pending')",
+            (request_id, uid, json.dumps(document, ensure_ascii=True, sort_keys=True), created),
+        )
+
+    def set_request_state(
+        self, request_id: str, state: str, detail: str = "", until: float | None = None
+    ) -> None:
+        """Move a request on (approved until, denied because, expired, revoked)."""
+        self._db.execute(
+            "UPDATE requests SET state = ?, detail = ?, until = ? WHERE id = ?",
+            (state, detail, until, request_id),
+        )
+
+    def requests(self, uid: int | None = None) -> list[StoredRequest]:
+        """Requests, oldest first; only one user's when `uid` is given."""
+        query = "SELECT id, uid, document, created, state, detail, until FROM requests"
+        rows = (
+            self._db.execute(query + " WHERE uid = ? ORDER BY created", (uid,)).fetchall()
+            if uid is not None
+            else self._db.execute(query + " ORDER BY created").fetchall()
+        )
+        return [StoredRequest(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    def request(self, request_id: str) -> StoredRequest | None:
+        """One request by id."""
+        row = self._db.execute(
+            "SELECT id, uid, document, created, state, detail, until FROM requests WHERE id = ?",
+            (request_id,),
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else StoredRequest(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
         )
 
     def devices(self) -> list[dict[str, object]]:

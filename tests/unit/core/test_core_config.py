@@ -106,7 +106,7 @@ def test_unknown_key_is_refused_and_named(tmp_path: Path) -> None:
     # The first unknown key in sorted order, and the keys that are known.
     assert message == (
         "unknown key 'admin_uid' (known: rules, state_dir, socket, admin_uids, clamd_socket, "
-        "exchange_dir, scan_workers)"
+        "exchange_dir, scan_workers, machine_id, trusted_keys)"
     )
 
 

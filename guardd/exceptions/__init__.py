@@ -1,0 +1,1 @@
+"""Exceptions: staff requests, and IT's signed decisions about them."""

@@ -1,0 +1,141 @@
+"""The daemon's book of exceptions: requests staff make, and where each stands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from guardd.audit import AuditLog
+from guardd.devices.state import DeviceState
+from guardd.errors import ErrorCode, GuarddError
+from guardd.exceptions.requests import Request, RequestState, clean_reason, parse_duration
+from guardd.exchange.spool import Spool, new_id
+from guardd.ipc.server import Peer
+from guardd.store.db import Store, StoredRequest
+
+KIND = "requests"
+# What an approval may lift: a drive not issued by the school, or one not encrypted.
+OVERRIDABLE_RULES = frozenset({"default:not-enrolled", "policy:require_encryption"})
+
+
+class ExceptionBook:
+    """Requests: made through the socket, kept in the store, exported to the exchange."""
+
+    def __init__(
+        self,
+        store: Store,
+        spool: Spool,
+        audit: AuditLog,
+        clock: Callable[[], float],
+        machine_id: str,
+    ) -> None:
+        self._store = store
+        self._spool = spool
+        self._audit = audit
+        self._clock = clock
+        self.machine_id = machine_id
+
+    def request(
+        self, peer: Peer, device: DeviceState | None, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A member of staff asks for an exception for a device they see blocked."""
+        if device is None:
+            raise GuarddError(ErrorCode.NOT_FOUND, "there is no such device connected now")
+        _eligible(device)
+        reason = clean_reason(args.get("reason"))
+        duration = parse_duration(str(args.get("duration", "1d")))
+        read_only = args.get("read_only", False) is True
+        facts = {
+            "id": device.facts.id,
+            "serial": device.facts.serial,
+            "vendor_id": device.facts.vendor_id,
+            "product_id": device.facts.product_id,
+            "product": " ".join(x for x in (device.facts.manufacturer, device.facts.product) if x),
+        }
+        existing = self._pending_for(peer.uid, facts)
+        if existing is not None:
+            return self.view(existing)
+        now = self._clock()
+        request = Request(
+            new_id("req", now),
+            peer.uid,
+            peer.user,
+            self.machine_id,
+            facts,
+            reason,
+            duration,
+            read_only,
+            now,
+        )
+        self._store.add_request(request.id, peer.uid, request.document(), now)
+        self._spool.write(KIND, request.id, request.document())
+        doc = request.document()
+        self._audit.append(
+            "request.created",
+            {
+                k: doc[k]
+                for k in ("id", "uid", "user", "device", "reason", "duration_s", "read_only")
+            },
+        )
+        return self.view(
+            StoredRequest(request.id, peer.uid, doc, now, RequestState.PENDING, "", None)
+        )
+
+    def _pending_for(self, uid: int, facts: dict[str, Any]) -> StoredRequest | None:
+        keys = ("serial", "vendor_id", "product_id")
+        for stored in self._store.requests(uid):
+            same = all(stored.document.get("device", {}).get(k) == facts[k] for k in keys)
+            if same and stored.state == RequestState.PENDING:
+                return stored
+        return None
+
+    def views(self, uid: int | None) -> list[dict[str, Any]]:
+        """Requests as the CLIs show them: a user's own, or (for IT) everyone's."""
+        return [self.view(r) for r in self._store.requests(uid)]
+
+    def view(self, stored: StoredRequest) -> dict[str, Any]:
+        """One request with where it stands."""
+        doc = stored.document
+        return {
+            "id": stored.id,
+            "user": doc.get("user"),
+            "uid": stored.uid,
+            "device": doc.get("device"),
+            "reason": doc.get("reason"),
+            "duration_s": doc.get("duration_s"),
+            "read_only": doc.get("read_only"),
+            "created": stored.created,
+            "state": stored.state,
+            "detail": stored.detail,
+            "until": stored.until,
+        }
+
+    def export_pending(self) -> int:
+        """Write pending requests the exchange lost (a kill -9 between store and spool)."""
+        present = {e.name for e in self._spool.read_all(KIND)}
+        written = 0
+        for stored in self._store.requests():
+            if stored.state == RequestState.PENDING and f"{stored.id}.json" not in present:
+                self._spool.write(KIND, stored.id, stored.document)
+                written += 1
+        return written
+
+
+def _eligible(device: DeviceState) -> None:
+    decision = device.decision
+    if decision.allowed:
+        raise GuarddError(ErrorCode.INVALID_ARGUMENT, "this device is already allowed")
+    if decision.suspicious:
+        raise GuarddError(
+            ErrorCode.INVALID_ARGUMENT,
+            "this device cannot be given an exception: it behaves like a malicious USB device",
+        )
+    if not device.facts.serial:
+        raise GuarddError(
+            ErrorCode.INVALID_ARGUMENT,
+            "this device has no serial number, so an exception could not be tied to it",
+        )
+    if decision.rule not in OVERRIDABLE_RULES:
+        raise GuarddError(
+            ErrorCode.INVALID_ARGUMENT, f"an exception cannot lift this block ({decision.reason})"
+        )

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from guardd import __version__
 from guardd.audit import AuditLog, JsonValue, SyslogSink
@@ -27,8 +26,8 @@ from guardd.errors import ErrorCode, GuarddError
 from guardd.exceptions.book import ExceptionBook
 from guardd.exchange.incidents import Incidents, machine_name
 from guardd.exchange.spool import Spool
-from guardd.ipc.protocol import Op
-from guardd.ipc.server import IpcServer, Peer
+from guardd.handlers import Handlers
+from guardd.ipc.server import IpcServer
 from guardd.media.closed_files import ClosedFileWatcher
 from guardd.media.gate import MediaGate
 from guardd.media.watch import MountWatcher
@@ -157,41 +156,9 @@ class Daemon:
         return {"reloaded": False, "problems": problems}
 
     def _register(self) -> None:
-        async def hello(peer: Peer, args: dict[str, Any]) -> object:
-            admin = peer.uid in self.config.admin_uids
-            return {"version": __version__, "user": peer.user, "uid": peer.uid, "admin": admin}
-
-        async def devices(peer: Peer, args: dict[str, Any]) -> object:
-            views = [state.view() for state in self.gate.devices()]
-            return [self.media.annotate(v) for v in views] if self.media else views
-
-        async def reload(peer: Peer, args: dict[str, Any]) -> object:
-            return self.reload()
-
-        async def stats(peer: Peer, args: dict[str, Any]) -> object:
-            if args.get("reset") is True:
-                self.gate.enforce_latency.reset()
-            return {
-                "uevent_to_enforcement": self.gate.enforce_latency.summary(),
-                "devices": len(self.gate.devices()),
-                "rss_kb": _rss_kb(),
-            }
-
-        async def request(peer: Peer, args: dict[str, Any]) -> object:
-            device_id = args.get("device")
-            found = self.gate.find(device_id) if isinstance(device_id, str) else None
-            return self.exceptions.request(peer, found, args)
-
-        async def requests(peer: Peer, args: dict[str, Any]) -> object:
-            everyone = args.get("all") is True and peer.uid in self.config.admin_uids
-            return self.exceptions.views(None if everyone else peer.uid)
-
-        self.server.register(Op.REQUEST, request)
-        self.server.register(Op.REQUESTS, requests)
-        self.server.register(Op.HELLO, hello)
-        self.server.register(Op.STATS, stats)
-        self.server.register(Op.DEVICES, devices)
-        self.server.register(Op.RELOAD, reload)
+        handlers = Handlers(self)
+        for op, handler in handlers.table().items():
+            self.server.register(op, handler)
 
 
 def lock_state_dir(state_dir: Path) -> int:
@@ -207,14 +174,6 @@ def lock_state_dir(state_dir: Path) -> int:
             ErrorCode.UNAVAILABLE, f"another guardd is already running with {state_dir}"
         ) from None
     return fd
-
-
-def _rss_kb() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
-    except (OSError, StopIteration, ValueError):
-        return 0
 
 
 def _summary(rules: RuleSet) -> dict[str, JsonValue]:

@@ -30,6 +30,7 @@ from guardd.handlers import Handlers
 from guardd.ipc.server import IpcServer
 from guardd.media.closed_files import ClosedFileWatcher
 from guardd.media.gate import MediaGate
+from guardd.media.mounts import read_mounts
 from guardd.media.watch import MountWatcher
 from guardd.runner import LoopRunner
 from guardd.scanning import Clamd, ScanCache, Scanner
@@ -60,10 +61,11 @@ class Daemon:
             accept_limits_exceeded=rules.policy.accept_limits_exceeded,
         )
         machine = config.machine_id or machine_name()
-        self.incidents = Incidents(Spool(config.exchange), time.time, machine)
-        self.exceptions = ExceptionBook(
-            self.store, Spool(config.exchange), self.audit, time.time, machine
-        )
+        # The default exchange is a local folder guardd makes; a configured one (a network
+        # share) must exist: writing into an unmounted share's mount point would hide files.
+        spool = Spool(config.exchange, create_root=config.exchange_dir is None)
+        self.incidents = Incidents(spool, time.time, machine)
+        self.exceptions = ExceptionBook(self.store, spool, self.audit, time.time, machine)
         self.media: MediaGate | None = None
         self._stop = asyncio.Event()
         self._rules_summary = _summary(rules)
@@ -101,6 +103,7 @@ class Daemon:
         self.audit.append("daemon.started", {"version": __version__, "rules": self._rules_summary})
         self._check_clamd()
         self.media = self._build_media(loop)
+        self.store.forget_mounts_except({m.mount_id for m in read_mounts()})
         self.gate.media = self.media
         mounts = MountWatcher()
         self.source.start()

@@ -132,7 +132,7 @@ class DeviceGate:
             known = self._known_owner(event.sys_path)
             if known is not None:
                 self._volume_removed(known, event.name)
-            elif self.media is not None:
+            if self.media is not None:
                 self.media.block_elsewhere(event)
             return
         owner = self._owner(event.sys_path)

@@ -20,7 +20,12 @@ _INT = struct.Struct("i")
 
 
 class MediaError(Exception):
-    """A media operation failed or was refused; the message is a plain reason."""
+    """A media operation failed or was refused; the message is a plain reason, `errno` the
+    system's error number when there was one (EBUSY: a file is open for writing)."""
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 def _check_path(devnode: str) -> None:

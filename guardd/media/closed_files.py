@@ -1,7 +1,10 @@
-"""Files closed after writing on a ready drive, from watchdog (inotify IN_CLOSE_WRITE).
+"""What changes on a ready drive, from watchdog (inotify): each change is scanned.
 
-A file written to the drive, or replaced by a rename, after it was scanned is scanned again as
-soon as it is closed. Files only read are not: they were scanned before the drive was ready.
+A file closed after writing, or renamed into place, is scanned when it is closed. A new or
+moved-in folder is scanned whole: files copied into it before watchdog could watch it are
+reported only as (synthetic) creations, so creations are scanned too, and a file still being
+written is scanned again when it is closed. Files only read are not: they were scanned
+before the drive was ready.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import os
 from collections.abc import Callable
 
 from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
     FileClosedEvent,
+    FileCreatedEvent,
     FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -25,12 +31,10 @@ class _Closed(FileSystemEventHandler):
         self._closed = closed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            return
-        if isinstance(event, FileClosedEvent):
-            self._closed(os.fsdecode(event.src_path))
-        elif isinstance(event, FileMovedEvent):
+        if isinstance(event, (FileMovedEvent, DirMovedEvent)):
             self._closed(os.fsdecode(event.dest_path))
+        elif isinstance(event, (FileClosedEvent, FileCreatedEvent, DirCreatedEvent)):
+            self._closed(os.fsdecode(event.src_path))
 
 
 class ClosedFileWatcher:

@@ -45,9 +45,12 @@ class Medium:
     reason: str = ""
     progress: Progress | None = None
     report: ScanReport | None = None
-    held_mounts: dict[str, Mount] = field(default_factory=dict)
-    mountpoint: str = ""
-    root_fd: int = -1
+    held_mounts: dict[int, Mount] = field(default_factory=dict)  # by mount id, as it was
+    mount: Mount | None = None  # the mount scanned or watched now
+    mount_id: int = -1
+    scanned_mount_id: int = -1  # the mount the last whole scan ran on
+    rescans: int = 0  # changes on a ready drive still being scanned
+    retrying: bool = False  # a clamd retry chain is running
     cancel: threading.Event | None = None
     watches: list[Any] = field(default_factory=list)
     preexisting: set[int] = field(default_factory=set)  # mounts that predate the hold

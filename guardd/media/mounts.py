@@ -213,7 +213,7 @@ def _remount(mount: Mount, flags: int, what: str) -> None:
         target = f"/proc/self/fd/{fd}".encode()
         if _mount(None, target, None, flags, None) != 0:
             err = ctypes.get_errno()
-            raise MediaError(f"cannot {what} {mount.mountpoint!r}: {os.strerror(err)}")
+            raise MediaError(f"cannot {what} {mount.mountpoint!r}: {os.strerror(err)}", err)
     finally:
         os.close(fd)
 
@@ -228,9 +228,34 @@ def make_writable(mount: Mount) -> None:
 
     For a filesystem the kernel mounted read-only only because guardd held its device
     read-only (BLKROSET) when the desktop mounted it: the per-mount flags alone cannot undo
-    that. FUSE filesystems that opened the device read-only stay so (they must be remounted).
+    that. Such a remount also resets the mount's own flags, so `mount.options` (the original
+    ones: nosuid, nodev, noexec, atime) are passed along, minus ro. FUSE filesystems that
+    opened the device read-only stay so (they must be mounted again).
     """
-    _remount(mount, MS_REMOUNT | _atime_flags(mount.options), "make writable")
+    flags = (release_flags(mount.options) & ~MS_BIND & ~MS_RDONLY) | MS_REMOUNT
+    _remount(mount, flags, "make writable")
+
+
+def open_root(mount: Mount) -> int:
+    """A readable directory fd on the root of `mount`, for scanning relative to it.
+
+    Checked like the remounts: no symlink at the mount point, the fd is on that very mount,
+    and the whole filesystem is mounted there (a bind of a sub-folder would let guardd scan a
+    part and release the whole).
+    """
+    if mount.root != "/":
+        raise MediaError(f"only part of the filesystem is mounted at {mount.mountpoint!r}")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(mount.mountpoint, flags)
+    except OSError as exc:
+        raise MediaError(
+            f"cannot open {mount.mountpoint!r}: {exc.strerror}", exc.errno or 0
+        ) from exc
+    if _mount_id_of(fd) != mount.mount_id:
+        os.close(fd)
+        raise MediaError(f"{mount.mountpoint!r} no longer shows mount {mount.mount_id}")
+    return fd
 
 
 def release(mount: Mount) -> None:

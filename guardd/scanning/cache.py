@@ -8,9 +8,11 @@ answer applies to any file with exactly those bytes, whatever its name or medium
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _SCHEMA = """
@@ -58,6 +60,25 @@ class ScanCache:
                 "INSERT OR IGNORE INTO scan_cache(sha256, db_version) VALUES (?, ?)",
                 (sha256, db_version),
             )
+
+    def remember_many(self, digests: Iterable[bytes], db_version: int) -> None:
+        """remember_clean() for many digests, in one transaction (a scan writes them in
+        batches: one commit per file would cost more than the look-ups)."""
+        rows = [(digest, db_version) for digest in digests]
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO scan_cache(sha256, db_version) VALUES (?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # never leave the shared connection mid-transaction
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
 
     def forget_other_versions(self, db_version: int) -> int:
         """Drop entries of every other database version (they can never match again, as

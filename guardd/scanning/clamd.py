@@ -11,6 +11,10 @@ pyclamd does not have: guardd passes clamd the file descriptor it opened itself.
 INSTREAM (streaming the bytes) is only the fallback for a clamd that refuses FILDES: it is
 capped by clamd's StreamMaxLength (past it the file cannot be scanned at all) and copies every
 byte through guardd and the socket a second time.
+
+A scan of a whole medium sends thousands of files: each of the scanner's workers keeps one
+connection open for them (a ClamdSession: clamd's IDSESSION, one FILDES at a time, each answer
+checked against its request number) instead of connecting once per file, as clamdscan does.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ STREAM_CHUNK = 1 << 20
 # clamd's answers when it does not know FILDES or got no descriptor (a TCP socket, a proxy):
 # then, and only then, guardd falls back to INSTREAM.
 _FILDES_REFUSED = (b"UNKNOWN COMMAND", b"No file descriptor received", b"FILDES:")
+# ... and when it does not know IDSESSION: then each file goes on a connection of its own.
+_SESSION_REFUSED = (b"UNKNOWN COMMAND", b"COMMAND UNAVAILABLE")
 
 
 class ClamdUnavailable(Exception):  # noqa: N818 - the name the daemon's code uses
@@ -111,6 +117,7 @@ class Clamd:
         # as clamd "not answering", which would stop the whole medium's scan.
         self.scan_timeout = scan_timeout if scan_timeout is not None else max(timeout, 150.0)
         self._fildes = True  # until clamd refuses it once
+        self._sessions = True  # likewise for IDSESSION
 
     def _ask(self, command: str) -> str:
         """One pyclamd call ('ping', 'version', 'reload') on a fresh connection."""
@@ -152,6 +159,11 @@ class Clamd:
             self._fildes = False
         return self._scan_stream(fd)
 
+    def session(self) -> ClamdSession:
+        """A connection kept open for many scans (close it when done); not thread-safe: one
+        per thread."""
+        return ClamdSession(self)
+
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         sock.settimeout(self.timeout)
@@ -167,13 +179,10 @@ class Clamd:
             try:
                 sock.sendall(command)
                 if fd is not None:
-                    # The descriptor travels as SCM_RIGHTS ancillary data; a message must
-                    # carry at least one ordinary byte, which clamd ignores.
-                    rights = array.array("i", [fd])
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         # clamd may have answered the command already (UNKNOWN COMMAND) and
                         # hung up: its answer is still there to read.
-                        sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+                        _send_fd(sock, fd)
                 sock.settimeout(self.scan_timeout)
                 return _read_reply(sock)
             except TimeoutError:
@@ -195,6 +204,115 @@ class Clamd:
                 pass  # clamd stopped reading (StreamMaxLength): its answer says why
             sock.settimeout(self.scan_timeout)
             return _stream_answer(sock)
+
+
+class _SessionLostError(Exception):
+    """clamd closed a session before answering a request (nothing of an answer came)."""
+
+
+class ClamdSession:
+    """FILDES scans over one connection held open (clamd's IDSESSION), one request at a time.
+
+    Every answer must carry the number of the request it answers: anything else ends the
+    session and fails that file. A connection kept from an earlier file that clamd closed
+    meanwhile (its IdleTimeout, a restart) is replaced, and the file sent again on the new
+    one; if that one too closes before answering, the file is sent as a single request
+    (Clamd.scan_fd), which says whether clamd is there at all. Where clamd will not do
+    IDSESSION or FILDES, every scan goes through Clamd.scan_fd (and so to INSTREAM where
+    FILDES is refused).
+    """
+
+    def __init__(self, clamd: Clamd) -> None:
+        self._clamd = clamd
+        self._sock: socket.socket | None = None
+        self._requests = 0  # the number of the last request on this connection
+
+    def __enter__(self) -> ClamdSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the session (END), and close the connection."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.settimeout(1.0)
+            sock.sendall(b"zEND\0")
+        sock.close()
+
+    def scan_fd(self, fd: int) -> tuple[str, str]:
+        """Scan the open file `fd` from its start: ('OK', '') or ('FOUND', signature)."""
+        if not self._clamd._fildes or not self._clamd._sessions:
+            return self._clamd.scan_fd(fd)
+        try:
+            reply = self._exchange(fd)
+        except _SessionLostError:
+            self.close()
+            return self._clamd.scan_fd(fd)  # raises ClamdUnavailable if clamd is away
+        except BaseException:
+            self.close()
+            raise
+        return self._answer(reply, fd)
+
+    def _exchange(self, fd: int) -> bytes:
+        if self._sock is not None:
+            try:
+                return self._request(fd)
+            except _SessionLostError:
+                self.close()  # clamd closed the connection we kept: a new one
+        return self._request(fd)
+
+    def _request(self, fd: int) -> bytes:
+        if self._sock is None:
+            self._sock = self._clamd._connect()
+            self._requests = 0
+            self._send(b"zIDSESSION\0")
+        sock = self._sock
+        self._requests += 1
+        self._send(b"zFILDES\0")
+        try:
+            _send_fd(sock, fd)
+            sock.settimeout(self._clamd.scan_timeout)
+            reply = _read_reply(sock, allow_empty=True)
+            sock.settimeout(self._clamd.timeout)
+        except (BrokenPipeError, ConnectionResetError):
+            raise _SessionLostError from None
+        except TimeoutError:
+            raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
+        except OSError as e:
+            raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
+        if not reply:
+            raise _SessionLostError
+        return reply
+
+    def _send(self, data: bytes) -> None:
+        assert self._sock is not None
+        try:
+            self._sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            raise _SessionLostError from None
+        except TimeoutError:
+            raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
+        except OSError as e:
+            raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
+
+    def _answer(self, reply: bytes, fd: int) -> tuple[str, str]:
+        prefix = b"%d: " % self._requests
+        if not reply.startswith(prefix):
+            self.close()  # whatever it was, this connection is not a session we can trust
+            if reply.startswith(_SESSION_REFUSED):
+                self._clamd._sessions = False  # a clamd (or proxy) without IDSESSION
+                return self._clamd.scan_fd(fd)
+            text = reply.rstrip(b"\0").decode("utf-8", "replace")
+            raise ClamdProtocolError(f"unexpected answer in a session: {text[:120]!r}")
+        answer = reply[len(prefix) :]
+        if answer.startswith(_FILDES_REFUSED):
+            self.close()
+            return self._clamd.scan_fd(fd)  # finds FILDES refused too, and streams instead
+        return parse_scan_reply(answer)
 
 
 class _HungUpError(Exception):
@@ -225,12 +343,22 @@ def _stream_answer(sock: socket.socket) -> tuple[str, str]:
         raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
 
 
-def _read_reply(sock: socket.socket) -> bytes:
-    """Read one answer, up to its terminating NUL (we send z-commands)."""
+def _send_fd(sock: socket.socket, fd: int) -> None:
+    """The descriptor travels as SCM_RIGHTS ancillary data; a message must carry at least one
+    ordinary byte, which clamd ignores."""
+    rights = array.array("i", [fd])
+    sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+
+
+def _read_reply(sock: socket.socket, allow_empty: bool = False) -> bytes:
+    """Read one answer, up to its terminating NUL (we send z-commands); b'' if the connection
+    closed before a byte of it came and `allow_empty`."""
     reply = b""
     while not reply.endswith(b"\0"):
         data = sock.recv(4096)
         if not data:
+            if allow_empty and not reply:
+                return b""
             raise ClamdUnavailable("clamd closed the connection before answering")
         reply += data
         if len(reply) > MAX_REPLY:

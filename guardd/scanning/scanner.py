@@ -1,4 +1,4 @@
-"""Scan a mounted medium with clamd: a walk feeding a few worker threads through a small queue.
+"""Scan a mounted medium with clamd: a few worker threads taking turns at one walk.
 
 Each file is opened by guardd (relative to its folder's descriptor, never through a link),
 hashed, looked up in the clean cache, else handed to clamd as that open descriptor. After clamd
@@ -6,6 +6,11 @@ answered, the file is checked against a fresh look-up of its name: one modified 
 during the scan is scanned once more, and counts as CHANGED (not clean) if it changed again.
 Nothing on the medium is ever written, deleted, or followed out of it, and nothing found on it
 makes the scan raise: it becomes a line of the report.
+
+Per file, the cost is kept to what the checks need: each worker takes the next file straight
+from the walk (no queue, so the walk is never ahead of the workers), hashes it with a buffer
+of its own, keeps one connection to clamd for all its files (Clamd.session), and the clean
+verdicts go to the cache in batches, one transaction each.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import contextlib
 import hashlib
 import logging
 import os
-import queue
 import sqlite3
 import stat
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -53,21 +58,27 @@ NO_ANSWER = "cannot scan right now: the virus scanner did not answer"
 BAD_ANSWER = "cannot scan right now: the virus scanner gave an answer guardd does not understand"
 CANCELLED = "not scanned: the scan was stopped before it finished"
 PROGRESS_INTERVAL = 0.1  # at most ten progress calls a second, plus the final one
-READ_SIZE = 1 << 20
-QUEUE_PER_WORKER = 4  # bounded: the walk never runs far ahead of the workers
+READ_SIZE = 1 << 18  # each worker's buffer for hashing, reused for every file
+REMEMBER_BATCH = 256  # clean digests written to the cache in one transaction
 
 ProgressCallback = Callable[[Progress], None]
 
 
-class ScanEngine(Protocol):
-    """What the scanner needs of clamd (Clamd is one; tests may give a stand-in)."""
+class FdScanner(Protocol):
+    """Something that scans open files."""
+
+    def scan_fd(self, fd: int) -> tuple[str, str]:
+        """('OK', '') or ('FOUND', signature) for an open file, read from its start."""
+        ...
+
+
+class ScanEngine(FdScanner, Protocol):
+    """What the scanner needs of clamd (Clamd is one; tests may give a stand-in). An engine
+    that also has `session()` (a context manager giving an FdScanner, as Clamd's does) gets
+    one per worker, kept for all that worker's files."""
 
     def version(self) -> ClamdVersion:
         """Engine and database version."""
-        ...
-
-    def scan_fd(self, fd: int) -> tuple[str, str]:
-        """('OK', '') or ('FOUND', signature) for an open file."""
         ...
 
 
@@ -111,6 +122,12 @@ class _Run:
         self.db_version = db_version
         self.tally = Tally(files_total=total)
         self.stop = threading.Event()
+        self.walk_lock = threading.Lock()  # the walk is one generator: one worker at a time
+        self.walk_error: Exception | None = None  # a bug in the walk: raised to the caller
+        # Clean and unchanged, not yet in the cache: written a batch at a time, and already
+        # an answer for the same content met again in this scan.
+        self.fresh: set[bytes] = set()
+        self.fresh_lock = threading.Lock()
         self._cancel = cancel
         self._failure = ""
         self._progress = progress
@@ -241,53 +258,59 @@ class Scanner:
                 self._cache.forget_other_versions(db_version)
 
     def _pump(self, found: Iterator[Entry], run: _Run) -> None:
-        jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=QUEUE_PER_WORKER * self._workers)
         threads = [
-            threading.Thread(target=self._work, args=(jobs, run), name=f"guardd-scan-{i}")
+            threading.Thread(target=self._work, args=(found, run), name=f"guardd-scan-{i}")
             for i in range(self._workers)
         ]
         for thread in threads:
             thread.start()
-        try:
-            for entry in found:
-                if run.stopped() or not self._feed(entry, jobs, run):
-                    break
-        finally:
-            for _ in threads:
-                jobs.put(None)  # workers always drain the queue, so this cannot block for long
-            for thread in threads:
-                thread.join()
+        for thread in threads:
+            thread.join()
+        self._write_fresh(run, everything=True)
+        if run.walk_error is not None:
+            raise run.walk_error
 
-    def _feed(self, entry: Entry, jobs: queue.Queue[_Job | None], run: _Run) -> bool:
-        if isinstance(entry, FileResult):
-            run.record(entry, regular_file=False)
-            return True
-        try:
-            job = _Job(os.dup(entry.dir_fd), entry.name, entry.path, run.db_version)
-        except OSError as e:  # out of descriptors: this file is not scanned, and says so
-            run.record(FileResult(entry.path, FileOutcome.ERROR, detail=str(e)), True)
-            return True
-        while True:
-            try:
-                jobs.put(job, timeout=0.1)
-            except queue.Full:
-                if run.stopped():
+    def _next_job(self, found: Iterator[Entry], run: _Run) -> _Job | None:
+        """The walk's next file, for one worker (None when the walk ended or the scan
+        stopped); what the walk found that is not a file to scan is counted on the way."""
+        with run.walk_lock:
+            while not run.stopped():
+                try:
+                    entry = next(found, None)
+                except Exception as e:
+                    run.walk_error = e
+                    run.stop.set()
+                    return None
+                if entry is None:
+                    return None
+                if isinstance(entry, FileResult):
+                    run.record(entry, regular_file=False)
+                    continue
+                try:
+                    # The walk's folder descriptor is only borrowed until it moves on.
+                    return _Job(os.dup(entry.dir_fd), entry.name, entry.path, run.db_version)
+                except OSError as e:  # out of descriptors: this file is not scanned, says so
+                    run.record(FileResult(entry.path, FileOutcome.ERROR, detail=str(e)), True)
+        return None
+
+    def _session(self) -> AbstractContextManager[FdScanner]:
+        session: Callable[[], AbstractContextManager[FdScanner]] | None = getattr(
+            self._clamd, "session", None
+        )
+        return session() if session is not None else contextlib.nullcontext(self._clamd)
+
+    def _work(self, found: Iterator[Entry], run: _Run) -> None:
+        buffer = bytearray(READ_SIZE)
+        with self._session() as engine:
+            while (job := self._next_job(found, run)) is not None:
+                try:
+                    self._run_job(job, engine, buffer, run)
+                finally:
                     job.close()
-                    return False
-            else:
-                return True
 
-    def _work(self, jobs: queue.Queue[_Job | None], run: _Run) -> None:
-        while (job := jobs.get()) is not None:
-            try:
-                if not run.stopped():
-                    self._run_job(job, run)
-            finally:
-                job.close()
-
-    def _run_job(self, job: _Job, run: _Run) -> None:
+    def _run_job(self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run) -> None:
         try:
-            outcome = self._check_file(job)
+            outcome = self._check_file(job, engine, buffer, run)
         except ClamdUnavailable as e:
             run.fail(unavailable_reason(e))
             return
@@ -296,18 +319,20 @@ class Scanner:
             outcome = _Outcome(FileResult(job.path, FileOutcome.ERROR, detail=f"{e!r}"))
         run.record(outcome.result, regular_file=True, cached=outcome.cached)
 
-    def _check_file(self, job: _Job) -> _Outcome:
+    def _check_file(self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run) -> _Outcome:
         """Scan once; if the file changed meanwhile, once more; still changing: CHANGED."""
-        outcome, stable = self._scan_once(job)
+        outcome, stable = self._scan_once(job, engine, buffer, run)
         if stable or outcome.result.outcome is FileOutcome.INFECTED:
             return outcome
-        outcome, stable = self._scan_once(job)
+        outcome, stable = self._scan_once(job, engine, buffer, run)
         if stable or outcome.result.outcome is FileOutcome.INFECTED:
             return outcome
         detail = "modified or replaced while it was being scanned, twice"
         return _Outcome(FileResult(job.path, FileOutcome.CHANGED, detail=detail))
 
-    def _scan_once(self, job: _Job) -> tuple[_Outcome, bool]:
+    def _scan_once(
+        self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run
+    ) -> tuple[_Outcome, bool]:
         try:
             fd = open_file(job.dir_fd, job.name)
         except OSError as e:
@@ -316,7 +341,7 @@ class Scanner:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 return _Outcome(FileResult(job.path, FileOutcome.SKIPPED, detail=SPECIAL)), True
-            outcome = self._judge(fd, job)
+            outcome = self._judge(fd, job, engine, buffer, run)
             if self.on_scanned is not None:
                 self.on_scanned(job.path)
             stable = self._unchanged(before, fd, job)
@@ -325,7 +350,7 @@ class Scanner:
         finally:
             os.close(fd)
         if stable and outcome.digest is not None:
-            self._remember(outcome.digest, job.db_version)
+            self._remember(outcome.digest, run)
         return outcome, stable
 
     @staticmethod
@@ -338,14 +363,15 @@ class Scanner:
             return False
         return _key(before) == _key(by_fd) == _key(by_name)
 
-    def _judge(self, fd: int, job: _Job) -> _Outcome:
+    def _judge(
+        self, fd: int, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run
+    ) -> _Outcome:
         path = job.path
-        digest = _sha256(fd)
-        if self._known_clean(digest, job.db_version):
+        digest = _sha256(fd, buffer)  # by offset: the file's own offset stays at its start
+        if self._known_clean(digest, run):
             return _Outcome(FileResult(path, FileOutcome.CLEAN, detail="known clean"), cached=True)
-        os.lseek(fd, 0, os.SEEK_SET)
         try:
-            status, signature = self._clamd.scan_fd(fd)
+            status, signature = engine.scan_fd(fd)
         except ClamdProtocolError as e:  # ClamdScanError too: clamd could not read or unpack it
             return _Outcome(FileResult(path, FileOutcome.ERROR, detail=str(e)))
         if status == "OK":
@@ -358,29 +384,44 @@ class Scanner:
         detail = "too big, or packed too deeply, for the virus scanner to look inside"
         return _Outcome(FileResult(path, FileOutcome.LIMITS_EXCEEDED, signature, detail))
 
-    def _known_clean(self, digest: bytes, db_version: int) -> bool:
+    def _known_clean(self, digest: bytes, run: _Run) -> bool:
         # Version 0 means clamd loaded no versioned database: nothing would tell us when it
         # changes, so the cache is not used at all.
-        if self._cache is None or not db_version:
+        if self._cache is None or not run.db_version:
             return False
+        if digest in run.fresh:  # set membership: atomic under the GIL
+            return True
         try:
-            return self._cache.is_clean(digest, db_version)
+            return self._cache.is_clean(digest, run.db_version)
         except sqlite3.Error:
             log.warning("scan cache unreadable; scanning without it", exc_info=True)
             return False
 
-    def _remember(self, digest: bytes, db_version: int) -> None:
-        if self._cache is None or not db_version:
+    def _remember(self, digest: bytes, run: _Run) -> None:
+        if self._cache is None or not run.db_version:
             return
+        with run.fresh_lock:
+            run.fresh.add(digest)
+        if len(run.fresh) >= REMEMBER_BATCH:
+            self._write_fresh(run)
+
+    def _write_fresh(self, run: _Run, everything: bool = False) -> None:
+        """Write the fresh clean digests to the cache (a full batch, or all at the end)."""
+        with run.fresh_lock:
+            if self._cache is None or not (everything or len(run.fresh) >= REMEMBER_BATCH):
+                return
+            batch, run.fresh = run.fresh, set()
         try:
-            self._cache.remember_clean(digest, db_version)
+            self._cache.remember_many(batch, run.db_version)
         except sqlite3.Error:
-            log.warning("scan cache not writable; result not kept", exc_info=True)
+            log.warning("scan cache not writable; results not kept", exc_info=True)
 
 
-def _sha256(fd: int) -> bytes:
+def _sha256(fd: int, buffer: bytearray) -> bytes:
     digest = hashlib.sha256()
-    os.lseek(fd, 0, os.SEEK_SET)
-    while block := os.read(fd, READ_SIZE):
-        digest.update(block)
+    view = memoryview(buffer)
+    offset = 0
+    while size := os.preadv(fd, [buffer], offset):
+        digest.update(view[:size])
+        offset += size
     return digest.digest()

@@ -175,6 +175,12 @@ class Store:
         ).fetchone()
         return frozenset(str(o) for o in json.loads(row[0]))
 
+    def forget_mounts_except(self, present: set[int]) -> None:
+        """Drop recorded options of mounts that no longer exist (mount ids are reused)."""
+        rows = self._db.execute("SELECT mount_id, mountpoint FROM held_mounts").fetchall()
+        gone = [(r[0], r[1]) for r in rows if r[0] not in present]
+        self._db.executemany("DELETE FROM held_mounts WHERE mount_id = ? AND mountpoint = ?", gone)
+
     def released(self, mount_id: int, mountpoint: str) -> None:
         """The mount is back as it was (or gone): forget its recorded options."""
         self._db.execute(

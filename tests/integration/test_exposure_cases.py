@@ -49,7 +49,7 @@ CASES = [
         "clean exFAT drive (FUSE) says how to get it writable",
         CLEAN_FILES,
         "ready",
-        "close it and open it again",
+        "eject it, then open it again",
         "clean",
         fs="exfat",
     ),

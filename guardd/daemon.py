@@ -25,7 +25,7 @@ from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
 from guardd.errors import ErrorCode, GuarddError
 from guardd.exceptions.book import ExceptionBook
 from guardd.exchange.incidents import Incidents, machine_name
-from guardd.exchange.spool import Spool
+from guardd.exchange.spool import Spool, SpoolError
 from guardd.handlers import Handlers
 from guardd.ipc.server import IpcServer
 from guardd.media.closed_files import ClosedFileWatcher
@@ -64,6 +64,8 @@ class Daemon:
         # The default exchange is a local folder guardd makes; a configured one (a network
         # share) must exist: writing into an unmounted share's mount point would hide files.
         spool = Spool(config.exchange, create_root=config.exchange_dir is None)
+        if config.exchange_dir is None:
+            spool.ensure_root()
         self.incidents = Incidents(spool, time.time, machine)
         self.exceptions = ExceptionBook(self.store, spool, self.audit, time.time, machine)
         self.media: MediaGate | None = None
@@ -199,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RulesError as e:
         print(f"guardd: refusing to start: the rules are broken\n{e}", file=sys.stderr)
+        return 2
+    except SpoolError as e:
+        print(f"guardd: cannot start: {e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"guardd: cannot start: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)

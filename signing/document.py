@@ -207,6 +207,8 @@ def load_json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise DocumentError(f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
     except RecursionError:
         raise DocumentError(f"{what} is nested too deeply") from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise DocumentError(f"{what} is not usable JSON ({str(e)[:60]})") from None
     if not isinstance(value, dict):
         raise DocumentError(f"{what} is not a JSON object")
     return value

@@ -58,8 +58,8 @@ def normalize_fpr(value: str) -> str:
 
 @contextmanager
 def _temp_gpg(binary: str | None) -> Iterator[Gpg]:
-    """An isolated, empty gpg home that disappears afterwards (short path: socket limits)."""
-    path = Path(tempfile.mkdtemp(prefix="guardd-k-", dir="/tmp"))
+    """An isolated, empty gpg home that disappears afterwards (no agent: no socket)."""
+    path = Path(tempfile.mkdtemp(prefix="guardd-k-"))
     try:
         path.chmod(0o700)
         yield Gpg(path, binary, isolated=True)

@@ -9,7 +9,7 @@ from guardd.audit import AuditLog
 from guardd.devices.state import DeviceState
 from guardd.errors import ErrorCode, GuarddError
 from guardd.exceptions.requests import Request, RequestState, clean_reason, parse_duration
-from guardd.exchange.spool import Spool, new_id
+from guardd.exchange.spool import Spool, SpoolError, new_id
 from guardd.ipc.server import Peer
 from guardd.store.db import Store, StoredRequest
 
@@ -68,8 +68,8 @@ class ExceptionBook:
             now,
         )
         self._store.add_request(request.id, peer.uid, request.document(), now)
-        self._spool.write(KIND, request.id, request.document())
         doc = request.document()
+        self._export(request.id, doc)
         self._audit.append(
             "request.created",
             {
@@ -110,15 +110,27 @@ class ExceptionBook:
             "until": stored.until,
         }
 
+    def _export(self, request_id: str, document: dict[str, Any]) -> bool:
+        """Put a request in the exchange; when it cannot be reached the request stays pending
+        in the store and is sent again at the next start."""
+        try:
+            self._spool.write(KIND, request_id, document)
+        except SpoolError as e:
+            self._audit.append("request.export_failed", {"id": request_id, "error": str(e)})
+            return False
+        return True
+
     def export_pending(self) -> int:
-        """Write pending requests the exchange lost (a kill -9 between store and spool)."""
-        present = {e.name for e in self._spool.read_all(KIND)}
-        written = 0
-        for stored in self._store.requests():
-            if stored.state == RequestState.PENDING and f"{stored.id}.json" not in present:
-                self._spool.write(KIND, stored.id, stored.document)
-                written += 1
-        return written
+        """Write pending requests the exchange lost (a kill -9 between store and spool, or a
+        share that was not reachable)."""
+        try:
+            present = {e.name for e in self._spool.read_all(KIND)}
+        except SpoolError as e:
+            self._audit.append("request.export_failed", {"id": None, "error": str(e)})
+            return 0
+        pending = [r for r in self._store.requests() if r.state == RequestState.PENDING]
+        missing = [r for r in pending if f"{r.id}.json" not in present]
+        return sum(self._export(r.id, r.document) for r in missing)
 
 
 def _eligible(device: DeviceState) -> None:

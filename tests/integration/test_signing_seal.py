@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_signing_support import Homes, gpg_cli, homes  # noqa: F401 - a fixture by name
+from test_signing_support import Homes, gpg_cli, homes_fixture  # noqa: F401 - a fixture by name
 
 from signing import (
     GpgError,

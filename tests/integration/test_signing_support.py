@@ -117,6 +117,12 @@ class Keyring:
         """Revoke `fpr` in this keyring by importing its revocation certificate."""
         gpg_cli(self.home, "--import", data=self.revocation_certificate(fpr))
 
+    def sign_inline(self, data: bytes, signer: str) -> str:
+        """An armored signed message (the data inside it, not detached)."""
+        return gpg_cli(
+            self.home, "--armor", "--sign", "--local-user", signer, data=data
+        ).stdout.decode()
+
     def sign(self, data: bytes, *signers: str, faked_time: int | None = None) -> str:
         """A detached armored signature by every signer (two -u: two signatures)."""
         args = ["--armor", "--detach-sign", "--no-textmode"]
@@ -152,8 +158,9 @@ class Homes:
             shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def homes() -> Iterator[Homes]:
+@pytest.fixture(name="homes")
+def homes_fixture() -> Iterator[Homes]:
+    """Short temporary homes and keyrings, cleaned up (agents killed) after the test."""
     made = Homes()
     yield made
     made.cleanup()

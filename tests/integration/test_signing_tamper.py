@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_signing_support import DAY, Homes, Keyring, homes  # noqa: F401 - a fixture by name
+from test_signing_support import DAY, Homes, Keyring, homes_fixture  # noqa: F401 - a fixture by name
 
 from signing import (
     DeviceRef,
@@ -285,6 +285,15 @@ def test_malformed_armor(pki: Pki) -> None:
     )
 
 
+def test_an_inline_signed_message_passed_off_as_a_detached_signature(pki: Pki) -> None:
+    """Something a pinned key once signed (an e-mail), relabelled as a detached signature and
+    sent with a forged document: gpg says "not a detached signature" and reports no signature."""
+    inline = pki.it.sign_inline(b"Minutes of the IT meeting\n", pki.a)
+    relabelled = inline.replace("PGP MESSAGE", "PGP SIGNATURE")
+    raw = write_envelope(canonical(approval(pki.a)), relabelled)
+    assert refused(pki, raw) == ("no signature could be read (malformed armor, or not a signature)")
+
+
 def test_a_50_mb_file_is_refused_without_running_gpg(pki: Pki) -> None:
     raw = b" " * (50 * 1024 * 1024)
     with pytest.raises(Refused) as caught:
@@ -360,7 +369,7 @@ def test_gpg_missing_from_path(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(GpgUnavailable) as caught:
         verify(raw, pki.home, pki.pinned)
     assert str(caught.value) == UNAVAILABLE
-    with pytest.raises(GpgUnavailable, match="^gpg is not installed: approvals cannot be"):
+    with pytest.raises(GpgUnavailable, match=r"^gpg is not installed: approvals cannot be"):
         Verifier(pki.home, pki.pinned)
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_signing_support import Homes, homes  # noqa: F401 - a fixture by name
+from test_signing_support import Homes, homes_fixture  # noqa: F401 - a fixture by name
 
 from signing import (
     GpgUnavailable,
@@ -98,8 +98,9 @@ def test_expiry_and_revocation_are_listed_and_a_revocation_is_never_lost(homes: 
     listed = {info.fpr: info for info in list_keys(folder)}
     assert listed[r].revoked
     assert listed[e].expired
-    assert listed[e].expires is not None
-    assert listed[e].expires < time.time()
+    expires = listed[e].expires
+    assert expires is not None
+    assert expires < time.time()
 
 
 def test_build_home_holds_exactly_the_trusted_keys(homes: Homes) -> None:
@@ -152,7 +153,7 @@ def test_a_bad_folder_refuses_the_whole_build(homes: Homes) -> None:
 
     folder = keys_folder(homes)
     (folder / "README.txt").write_text("keys go here")
-    with pytest.raises(TrustError, match="README.txt is not a key file"):
+    with pytest.raises(TrustError, match=r"README\.txt is not a key file"):
         build_home(folder, home)
 
     folder = keys_folder(homes)

@@ -60,7 +60,8 @@ def test_secret_listing() -> None:
 
 def test_revoked_and_expired() -> None:
     revoked, expired = parse_colons(REVOKED_EXPIRED)
-    assert revoked.revoked and not revoked.expired
+    assert revoked.revoked
+    assert not revoked.expired
     assert not revoked.can_sign  # "sc": the key as a whole can no longer sign
     assert expired.expired
     assert expired.expires == 1794559745

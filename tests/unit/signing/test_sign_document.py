@@ -229,6 +229,7 @@ def test_revocation_needs_revokes() -> None:
         (b'{"version": 1, "version": 1}', "field 'version' appears twice"),
         (b'{"version": NaN}', "NaN is not a valid number"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"uid": ' + b"9" * 5000 + b"}", "the document is not usable JSON (Exceeds the limit"),
     ],
 )
 def test_not_a_document(raw: bytes, expected: str) -> None:

@@ -138,8 +138,13 @@ def test_one_good_signature() -> None:
     assert valid.timestamp == 1795337314
     assert valid.expires == 0
     assert (valid.version, valid.pubkey_algo, valid.hash_algo, valid.sig_class) == (4, 22, 8, "00")
-    assert not (sig.key_expired or sig.key_revoked or sig.no_pubkey)
-    assert not (report.no_data or report.failures or report.malformed or report.outside)
+    assert (sig.key_expired, sig.key_revoked, sig.no_pubkey) == (False, False, False)
+    assert (report.no_data, report.failures, report.malformed, report.outside) == (
+        False,
+        (),
+        (),
+        (),
+    )
 
 
 def test_subkey_signature_names_both_fingerprints() -> None:

@@ -23,6 +23,7 @@ from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
 from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
 from guardd.errors import ErrorCode, GuarddError
+from guardd.exceptions.approvals import POLL_SECONDS, ApprovalBook
 from guardd.exceptions.book import ExceptionBook
 from guardd.exchange.incidents import Incidents, machine_name
 from guardd.exchange.spool import Spool, SpoolError
@@ -68,11 +69,23 @@ class Daemon:
             spool.ensure_root()
         self.incidents = Incidents(spool, time.time, machine)
         self.exceptions = ExceptionBook(self.store, spool, self.audit, time.time, machine)
+        self.approvals = ApprovalBook(
+            spool=spool,
+            store=self.store,
+            audit=self.audit,
+            clock=time.time,
+            machine_id=machine,
+            keys=config.approvers,
+            home=config.state_dir / "gnupg",
+        )
+        self.gate.approvals = self.approvals.for_device
+        self.approvals.changed = self._approvals_changed
         self.media: MediaGate | None = None
+        self._runner: LoopRunner | None = None
         self._stop = asyncio.Event()
         self._rules_summary = _summary(rules)
 
-    def _build_media(self, loop: asyncio.AbstractEventLoop) -> MediaGate:
+    def _build_media(self, runner: LoopRunner) -> MediaGate:
         return MediaGate(
             scanner=self.scanner,
             ping=self.clamd.ping,
@@ -80,7 +93,8 @@ class Daemon:
             incidents=self.incidents,
             switch_off=self.gate.quarantine,
             policy=lambda: self.gate.policy,
-            runner=LoopRunner(loop, workers=4),
+            runner=runner,
+            read_only=self._read_only,
             watcher=ClosedFileWatcher(),
             holds=self.store,
         )
@@ -104,7 +118,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.audit.append("daemon.started", {"version": __version__, "rules": self._rules_summary})
         self._check_clamd()
-        self.media = self._build_media(loop)
+        self._runner = LoopRunner(loop, workers=4)
+        self.media = self._build_media(self._runner)
+        self.approvals.load_keys()
+        self._poll_exchange()
         self.store.forget_mounts_except({m.mount_id for m in read_mounts()})
         self.gate.media = self.media
         mounts = MountWatcher()
@@ -127,6 +144,33 @@ class Daemon:
         self.store.close()
         return 0
 
+    def _approvals_changed(self) -> None:
+        """An approval began or ended: judge every present device again."""
+        changed = self.gate.reload(self.gate.matcher)
+        self.audit.append("devices.rejudged", {"cause": "approvals", "changed": changed})
+
+    def _read_only(self, usb_path: str) -> bool:
+        """Whether an approval lets this device in for reading only."""
+        state = next((s for s in self.gate.devices() if s.sys_path == usb_path), None)
+        approval = self.approvals.for_device(state.facts) if state is not None else None
+        return approval is not None and approval.read_only
+
+    def _poll_exchange(self) -> None:
+        """Look for IT's decisions every few seconds (a network share has no inotify)."""
+        runner = self._runner
+        if runner is None or self._stop.is_set():
+            return
+
+        def done(found: object) -> None:
+            if isinstance(found, list):
+                self.approvals.apply(found)
+            else:
+                self.audit.append("approvals.poll_failed", {"error": str(found)})
+            self.approvals.expire()
+            runner.call_later(POLL_SECONDS, self._poll_exchange)
+
+        runner.submit(self.approvals.collect, done)
+
     def _on_mounts(self, mounts: MountWatcher) -> None:
         mounts.changes()
         if self.media is not None:
@@ -143,7 +187,9 @@ class Daemon:
                 self.gate.resync(self.source.present_usb(), self.source.present_block())
 
     def reload(self) -> dict[str, object]:
-        """Load the rules again; a broken file keeps the last good rules and says so."""
+        """Load the rules (and the trusted approvers' keys) again; a broken rules file keeps
+        the last good rules and says so."""
+        self.approvals.load_keys()
         try:
             rules = load_rules(self.config.rules)
         except RulesError as e:

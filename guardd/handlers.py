@@ -48,7 +48,13 @@ class Handlers:
 
     async def devices(self, peer: Peer, args: dict[str, Any]) -> object:
         """Every present device with its verdict (and its scan, for drives)."""
-        views = [state.view() for state in self._daemon.gate.devices()]
+        views = []
+        for state in self._daemon.gate.devices():
+            view = state.view()
+            warning = self._daemon.approvals.expiring(state.facts)
+            if warning:
+                view["warning"] = warning
+            views.append(view)
         media = self._daemon.media
         return [media.annotate(v) for v in views] if media else views
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from guardd.errors import ErrorCode, GuarddError
+from guardd.exchange.spool import SpoolError
+from signing.errors import SigningError
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the check ran and found a problem (broken rules, altered audit trail)
@@ -38,6 +40,12 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except GuarddError as e:
         print(f"{prog}: {e.message}", file=sys.stderr)
         return _EXIT_FOR_CODE.get(e.code, EXIT_FAILED)
+    except (SigningError, SpoolError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:
+        print(f"{prog}: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -81,6 +89,8 @@ def print_devices(devices: Sequence[dict[str, Any]], with_rule: bool) -> None:
     for device in devices:
         print(describe(device))
         print(f"    {safe(device.get('reason'), 200)}")
+        if device.get("warning"):
+            print(f"    warning: {safe(device.get('warning'), 200)}")
         if with_rule:
             ids = f"{safe(device.get('vendor_id'), 8)}:{safe(device.get('product_id'), 8)}"
             print(f"    rule {safe(device.get('rule'), 100)}; usb id {ids}")

@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from guardd.audit import AuditLog, JsonValue
 from guardd.devices.state import DeviceState, VolumeState
@@ -38,6 +38,21 @@ class MediaHooks(Protocol):
 
     def device_gone(self, sys_path: str) -> None:
         """A USB device went away."""
+
+
+class ApprovalInForce(Protocol):
+    """An approval that lifts a block (guardd.exceptions.approvals.Honoured)."""
+
+    @property
+    def document(self) -> Any:
+        """The signed document."""
+
+    def decision(self, label: str) -> Decision:
+        """What the gate says for the device it covers."""
+
+
+# What an approval may lift: a drive not issued by the school, or one not encrypted.
+OVERRIDABLE = frozenset({"default:not-enrolled", "policy:require_encryption"})
 
 
 class Authorizer(Protocol):
@@ -74,6 +89,7 @@ class DeviceGate:
         self._clock = clock
         self._read = read
         self.media = media
+        self.approvals: Callable[[DeviceFacts], ApprovalInForce | None] | None = None
         self._devices: dict[str, DeviceState] = {}
         self.enforce_latency = LatencyWindow()
 
@@ -105,7 +121,7 @@ class DeviceGate:
             sys_path=sys_path,
             facts=facts,
             kind=classify(facts).kind,
-            device_decision=self._matcher.decide_device(facts),
+            device_decision=self._decide(facts),
             since=self._clock(),
         )
         self._restore_held_volumes(state)
@@ -169,9 +185,9 @@ class DeviceGate:
         changed = 0
         for state in list(self._devices.values()):
             before = state.decision
-            state.device_decision = matcher.decide_device(state.facts)
+            state.device_decision = self._decide(state.facts)
             for volume in state.volumes.values():
-                volume.decision = matcher.decide_volume(state.facts, volume.facts)
+                volume.decision = self._decide_volume(state.facts, volume.facts)
             if state.decision != before:
                 # A relabelled drive is re-recorded (the label shown changes) but only a new
                 # verdict counts as a change.
@@ -195,6 +211,11 @@ class DeviceGate:
     # -- queries --------------------------------------------------------------------------
 
     @property
+    def matcher(self) -> Matcher:
+        """The rules in force, as a matcher."""
+        return self._matcher
+
+    @property
     def policy(self) -> Policy:
         """The policy of the rules in force."""
         return self._matcher.rules.policy
@@ -208,6 +229,30 @@ class DeviceGate:
         return next((s for s in self._devices.values() if s.facts.id == device_id), None)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _decide(self, facts: DeviceFacts) -> Decision:
+        """The rules' decision, unless an approval in force lifts a block it may lift."""
+        decision = self._matcher.decide_device(facts)
+        if decision.allowed or decision.rule not in OVERRIDABLE or self.approvals is None:
+            return decision
+        approval = self.approvals(facts)
+        return decision if approval is None else approval.decision(decision.label)
+
+    def _decide_volume(self, facts: DeviceFacts, volume: VolumeFacts) -> Decision:
+        decision = self._matcher.decide_volume(facts, volume)
+        approval = self.approvals(facts) if self.approvals is not None else None
+        if decision.allowed or approval is None:
+            return decision
+        encrypted = volume.fs_type in self.policy.encrypted_types or (
+            volume.has_partition_table and not volume.fs_type
+        )
+        if encrypted or approval.document.require_encryption is False:
+            return approval.decision(decision.label)
+        return Decision(
+            Verdict.BLOCKED,
+            "policy:require_encryption",
+            "blocked: not encrypted (school drives must be encrypted with LUKS or BitLocker)",
+        )
 
     def _deny_by_default(self, sys_path: str) -> None:
         try:
@@ -240,7 +285,7 @@ class DeviceGate:
             self._switch(owner, allowed=False)
             return
         before = owner.decision
-        decision = self._matcher.decide_volume(owner.facts, volume)
+        decision = self._decide_volume(owner.facts, volume)
         owner.volumes[volume.name] = VolumeState(volume, decision)
         self._audit.append("volume.decision", {**_summary(owner), **_volume(volume, decision)})
         if owner.decision != before:
@@ -261,7 +306,7 @@ class DeviceGate:
             volume = VolumeFacts(
                 held.name, state.facts.id, held.fs_type, held.fs_uuid, held.has_partition_table
             )
-            decision = self._matcher.decide_volume(state.facts, volume)
+            decision = self._decide_volume(state.facts, volume)
             state.volumes[held.name] = VolumeState(volume, decision)
 
     def _restore_quarantine(self, state: DeviceState) -> None:

@@ -124,6 +124,7 @@ class MediaGate:
         runner: Runner,
         watcher: Watching,
         holds: HoldRecords,
+        read_only: Callable[[str], bool] = lambda usb_path: False,
     ) -> None:
         self._scanner = scanner
         self._ping = ping
@@ -134,6 +135,7 @@ class MediaGate:
         self._runner = runner
         self._watcher = watcher
         self._holds = holds
+        self._read_only = read_only
         self._media: dict[str, Medium] = {}
         self._containers: dict[str, str] = {}  # block name holding a filesystem -> USB path
         self._views: dict[str, dict[str, Any]] = {}
@@ -313,6 +315,13 @@ class MediaGate:
             self._failed(medium, result.reason)
 
     def _ready(self, medium: Medium, report: ScanReport) -> None:
+        if self._read_only(medium.usb_path):
+            # Approved for reading only: clean, but the hold stays (BLKROSET, ro mounts).
+            medium.state = MediumState.READY
+            medium.reason = ready_reason(report) + "; read-only, as IT approved"
+            self._audit.append("media.ready", {**self._ids(medium), "read_only": True})
+            return
+
         # A FUSE filesystem that opened the device while guardd held it read-only keeps a
         # read-only handle on it: only mounting the drive again makes it writable.
         reopen = any(

@@ -1,0 +1,188 @@
+"""The exception workflow end to end: staff request, IT approves with a real GPG key, the daemon
+verifies, admits the device, and switches it off again at expiry or revocation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import GuarddFactory
+from test_signing_support import Homes, Keyring, homes_fixture
+
+from guardd.exchange.spool import Spool
+from signing import Gpg, make_approval, seal
+from sim.daemon import GuarddProcess, wait_for
+from sim.usb import UsbTestbed, stick
+
+BIN = Path(sys.executable).parent
+NOBODY = 65534
+
+
+def run(
+    *args: str, uid: int | None = None, gnupghome: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / args[0]), *args[1:]]
+    if uid is not None:
+        command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *command]
+    env = dict(os.environ)
+    if gnupghome is not None:
+        env["GNUPGHOME"] = str(gnupghome)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+def it_trusted(daemon: GuarddProcess, homes: Homes, world: Path) -> tuple[Keyring, str]:
+    """An IT approver's key, trusted on this machine with guard-admin keys add."""
+    it = homes.keyring()
+    fpr = it.new_key("IT Approver")
+    (world / "it.asc").write_bytes(it.public(fpr))
+    added = run("guard-admin", "--config", str(daemon.config), "keys", "add", str(world / "it.asc"))
+    assert added.returncode == 0, added.stderr
+    assert run("guard-admin", "--socket", str(daemon.socket), "reload").returncode == 0
+    return it, fpr
+
+
+def request(daemon: GuarddProcess, device: str, duration: str = "1d") -> str:
+    out = run(
+        "guardctl",
+        "--socket",
+        str(daemon.socket),
+        "request",
+        device,
+        "--reason",
+        "governors' papers from the clerk",
+        "--for",
+        duration,
+        "--json",
+        uid=NOBODY,
+    )
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["id"])
+
+
+def staff_requests(daemon: GuarddProcess) -> list[dict[str, object]]:
+    out = run("guardctl", "--socket", str(daemon.socket), "requests", "--json", uid=NOBODY)
+    return list(json.loads(out.stdout))
+
+
+def events(daemon: GuarddProcess) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (daemon.state_dir / "audit.jsonl").read_text().splitlines()]
+
+
+def test_request_approve_admit_then_revoke(
+    testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path
+) -> None:
+    daemon = guardd()
+    it, fpr = it_trusted(daemon, homes, world)
+    path = testbed.plug(stick("CLERK-STICK-1"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    request_id = request(daemon, "2-1")
+    listed = run("guard-admin", "--config", str(daemon.config), "requests", "--json")
+    [seen] = json.loads(listed.stdout)
+    assert (seen["id"], seen["state"], seen["user"]) == (request_id, "pending", "nobody")
+    assert seen["device"]["serial"] == "CLERK-STICK-1"
+    approved = run(
+        "guard-admin", "--config", str(daemon.config), "approve", request_id, gnupghome=it.home
+    )
+    assert approved.returncode == 0, approved.stderr
+    device = daemon.wait_verdict("2-1", "allowed", timeout=20)
+    assert str(device["rule"]).startswith("approval:apr-")
+    assert "exception approved by IT until" in str(device["reason"])
+    wait_for(lambda: testbed.read(path, "authorized").strip() == "1", 5, lambda: "not authorised")
+    wait_for(lambda: staff_requests(daemon)[0]["state"] == "approved", 5, lambda: "not approved")
+    honoured = [e for e in events(daemon) if e["event"] == "approval.honoured"]
+    assert honoured[0]["data"]["by"] == fpr  # type: ignore[index]
+    # The approval survives a replug and a restart.
+    testbed.unplug(path)
+    daemon.wait_gone("2-1")
+    path = testbed.plug(stick("CLERK-STICK-1"), port="1")
+    daemon.wait_verdict("2-1", "allowed", timeout=20)
+    daemon.stop()
+    daemon.start()
+    daemon.wait_verdict("2-1", "allowed", timeout=20)
+    # Revoked: switched off again.
+    approval_id = str(device["rule"]).removeprefix("approval:")
+    revoked = run(
+        "guard-admin", "--config", str(daemon.config), "revoke", approval_id, gnupghome=it.home
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    daemon.wait_verdict("2-1", "blocked", timeout=20)
+    assert testbed.read(path, "authorized").strip() == "0"
+    wait_for(lambda: staff_requests(daemon)[0]["state"] == "revoked", 5, lambda: "not revoked")
+
+
+def test_approval_ends_at_its_expiry(
+    testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path
+) -> None:
+    daemon = guardd()
+    it, fpr = it_trusted(daemon, homes, world)
+    path = testbed.plug(stick("CLERK-STICK-2"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    request_id = request(daemon, "2-1")
+    spool = Spool(daemon.state_dir / "exchange")
+    [entry] = [e for e in spool.read_all("requests") if e.name == f"{request_id}.json"]
+    assert entry.document is not None
+    # A very short approval, made with the same library the admin CLI uses (the CLI's own
+    # minimum is 5 minutes).
+    doc = make_approval(
+        entry.document, approver_fpr=fpr, duration_s=6, read_only=False, now=time.time()
+    )
+    spool.write("approvals", doc.id, json.loads(seal(doc, Gpg(it.home), fpr)))
+    device = daemon.wait_verdict("2-1", "allowed", timeout=20)
+    assert "warning" in device  # it ends within 15 minutes: staff are told
+    daemon.wait_verdict("2-1", "blocked", timeout=30)
+    assert testbed.read(path, "authorized").strip() == "0"
+    assert any(e["event"] == "approval.expired" for e in events(daemon))
+    wait_for(lambda: staff_requests(daemon)[0]["state"] == "expired", 5, lambda: "not expired")
+
+
+def test_denial_and_untrusted_signature(
+    testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path
+) -> None:
+    daemon = guardd()
+    it, _ = it_trusted(daemon, homes, world)
+    stranger = homes.keyring()
+    stranger_fpr = stranger.new_key("Not IT")
+    testbed.plug(stick("CLERK-STICK-3"), port="1")
+    testbed.plug(stick("CLERK-STICK-4"), port="2")
+    daemon.wait_verdict("2-1", "blocked")
+    daemon.wait_verdict("2-2", "blocked")
+    forged = request(daemon, "2-1")
+    denied = request(daemon, "2-2")
+    out = run(
+        "guard-admin", "--config", str(daemon.config), "approve", forged, gnupghome=stranger.home
+    )
+    assert out.returncode == 0, out.stderr  # anyone can write to the exchange...
+    out = run(
+        "guard-admin",
+        "--config",
+        str(daemon.config),
+        "deny",
+        denied,
+        "--reason",
+        "use the shared drive instead",
+        gnupghome=it.home,
+    )
+    assert out.returncode == 0, out.stderr
+    wait_for(
+        lambda: any(e["event"] == "decision.refused" for e in events(daemon)),
+        20,
+        lambda: "not refused",
+    )
+    refused = next(e for e in events(daemon) if e["event"] == "decision.refused")
+    assert "not a trusted approver" in str(refused["data"]["reason"])  # type: ignore[index]
+    assert stranger_fpr[-16:] in str(refused["data"]["reason"])  # type: ignore[index]
+    assert (daemon.device("2-1") or {})["verdict"] == "blocked"  # only IT's signature counts
+    wait_for(
+        lambda: any(r["state"] == "denied" for r in staff_requests(daemon)),
+        20,
+        lambda: "not denied",
+    )
+    mine = run("guardctl", "--socket", str(daemon.socket), "requests", uid=NOBODY)
+    assert "denied: use the shared drive instead" in mine.stdout
+
+
+__all__ = ["homes_fixture"]

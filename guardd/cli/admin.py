@@ -17,6 +17,7 @@ from guardd.cli.common import (
     run,
 )
 from guardd.cli.decisions import add_parsers as add_decision_parsers
+from guardd.cli.drives import add_parsers as add_drive_parsers
 from guardd.cli.incidents import cmd_incidents
 from guardd.cli.scan import cmd_scan
 from guardd.config import DEFAULT_CONFIG, load_config
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print JSON")
     scan.set_defaults(func=cmd_scan)
     add_decision_parsers(commands)
+    add_drive_parsers(commands)
     stats = commands.add_parser("stats", help="guardd's own latency and memory figures")
     stats.add_argument("--reset", action="store_true", help="start a fresh latency window")
     stats.set_defaults(func=cmd_stats)

@@ -259,3 +259,51 @@ def test_second_daemon_on_same_state_refuses(testbed: UsbTestbed, guardd: Guardd
     assert "another guardd is already running" in out.stderr
     assert cli("guard-admin", "--config", str(daemon.config), "audit", "verify").returncode == 0
     assert daemon.devices() == []
+
+
+def test_drives_enroll_list_remove_reach_the_daemon(
+    testbed: UsbTestbed, guardd: GuarddFactory
+) -> None:
+    daemon = guardd()
+    testbed.plug(stick("NEW-STAFF-STICK"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    config = ("guard-admin", "--config", str(daemon.config))
+    out = cli(
+        *config,
+        "drives",
+        "enroll",
+        "--serial",
+        "NEW-STAFF-STICK",
+        "--vendor-id",
+        "46F4",
+        "--product-id",
+        "0001",
+        "--label",
+        'Ms "O\'Brien"s stick',
+    )
+    assert out.returncode == 0, out.stderr
+    assert "guardd reloaded its rules" in out.stdout
+    assert daemon.wait_verdict("2-1", "allowed")["label"] == 'Ms "O\'Brien"s stick'
+    listed = json.loads(cli(*config, "drives", "list", "--json").stdout)
+    assert any(d["serial"] == "NEW-STAFF-STICK" and d["vendor_id"] == "46f4" for d in listed)
+    # A duplicate is refused as a whole-rule-set problem, and nothing is written.
+    before = daemon.rules_path.read_text()
+    dup = cli(
+        *config,
+        "drives",
+        "enroll",
+        "--serial",
+        "NEW-STAFF-STICK",
+        "--vendor-id",
+        "46f4",
+        "--product-id",
+        "0001",
+    )
+    assert dup.returncode == 2
+    assert "duplicate" in dup.stderr.lower()
+    assert daemon.rules_path.read_text() == before
+    out = cli(*config, "drives", "remove", "NEW-STAFF-STICK")
+    assert out.returncode == 0, out.stderr
+    daemon.wait_verdict("2-1", "blocked")
+    assert cli(*config, "rules", "check", str(daemon.rules_path)).returncode == 0
+    assert cli(*config, "drives", "remove", "NOT-THERE").returncode == 1

@@ -7,6 +7,7 @@ announces them; what staff and IT see is what the real CLIs print.
 from __future__ import annotations
 
 import gc
+import json
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sim.clamd import EICAR, ClamdProcess
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
+from sim.env import real_env
 from sim.media import LoopMedium
 from sim.usb import KEYBOARD, UsbDevice, UsbTestbed, stick
 
@@ -47,13 +49,14 @@ def say(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m", flush=True)
 
 
-def show(*command: str, env_socket: Path | None = None) -> str:
+def show(*command: str, env_socket: Path | None = None, gnupghome: Path | None = None) -> str:
     """Run a real CLI and show what it prints, as the person would see it."""
     args = [str(BIN / command[0]), *command[1:]]
     if env_socket is not None:
         args[1:1] = ["--socket", str(env_socket)]
     print(f"   $ {' '.join(command)}")
-    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    env = real_env() | ({"GNUPGHOME": str(gnupghome)} if gnupghome else {})
+    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60, env=env)
     print(textwrap.indent((out.stdout + out.stderr).rstrip(), "     "), flush=True)
     return out.stdout
 
@@ -93,6 +96,7 @@ def play(bed: UsbTestbed, daemon: GuarddProcess, media: list[LoopMedium]) -> Non
     scanning(bed, daemon, media, container)
     virus(bed, daemon, media)
     tricks(bed, daemon)
+    exception(bed, daemon)
     crash(bed, daemon)
     audit(daemon)
 
@@ -196,6 +200,86 @@ def tricks(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     bed.unplug(bed.device_path(2, "2"))
     daemon.wait_gone("2-2")
     print("   guardd: 2-2 removed (recorded with the serial it had when it arrived)")
+
+
+def it_key(home: Path) -> str:
+    """IT's signing key (ed25519), made once; the demo's has no passphrase."""
+    home.mkdir(mode=0o700, parents=True)
+    gpg = [
+        "gpg",
+        "--homedir",
+        str(home),
+        "--batch",
+        "--passphrase",
+        "",
+        "--pinentry-mode",
+        "loopback",
+    ]
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "IT Approver <it@school.example>", "ed25519", "sign", "1y"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env=real_env(),
+    )
+    listing = subprocess.run(
+        [*gpg, "--with-colons", "--list-keys"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=real_env(),
+    ).stdout
+    fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+    public = subprocess.run(
+        [*gpg, "--armor", "--export", fpr],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env=real_env(),
+    ).stdout
+    (home.parent / "it-approver.asc").write_bytes(public)
+    return fpr
+
+
+def exception(bed: UsbTestbed, daemon: GuarddProcess) -> None:
+    """The clerk's stick: requested by staff, approved by IT with a GPG signature, admitted."""
+    say("IT makes a signing key once, and trusts it on the machine")
+    home = WORKDIR.resolve() / "it-gnupg"
+    it_key(home)
+    show(
+        "guard-admin",
+        "--config",
+        str(daemon.config),
+        "keys",
+        "add",
+        str(home.parent / "it-approver.asc"),
+    )
+    show("guard-admin", "reload", env_socket=daemon.socket)
+    say("The clerk brings the governors' papers on a stick of her own")
+    bed.plug(stick("CLERK-2291", manufacturer="Kingston", product="DataTraveler"), port="9")
+    verdict_of(daemon, "2-9", "blocked")
+    say("Mrs Patel asks IT for an exception (the tray will offer the same)")
+    show(
+        "guardctl",
+        "request",
+        "2-9",
+        "--reason",
+        "governors' papers from the clerk",
+        "--for",
+        "2d",
+        "--read-only",
+        env_socket=daemon.socket,
+    )
+    say("IT reviews it and approves it, signing with their key")
+    show("guard-admin", "--config", str(daemon.config), "requests")
+    admin = [str(BIN / "guard-admin"), "--config", str(daemon.config), "requests", "--json"]
+    listing = subprocess.run(admin, capture_output=True, text=True, check=True, timeout=60)
+    request_id = str(json.loads(listing.stdout)[0]["id"])
+    show("guard-admin", "--config", str(daemon.config), "approve", request_id, gnupghome=home)
+    say("guardd finds the approval in the exchange, checks the signature and lets the stick in")
+    verdict_of(daemon, "2-9", "allowed")
+    show("guardctl", "requests", env_socket=daemon.socket)
 
 
 def crash(bed: UsbTestbed, daemon: GuarddProcess) -> None:

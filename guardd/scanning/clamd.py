@@ -13,17 +13,21 @@ capped by clamd's StreamMaxLength (past it the file cannot be scanned at all) an
 byte through guardd and the socket a second time.
 
 A scan of a whole medium sends thousands of files: each of the scanner's workers keeps one
-connection open for them (a ClamdSession: clamd's IDSESSION, one FILDES at a time, each answer
-checked against its request number) instead of connecting once per file, as clamdscan does.
+connection open for them (a ClamdSession: clamd's IDSESSION, a few FILDES in flight, each
+answer matched to its request by number) instead of connecting once per file and waiting for
+each answer before sending the next, as clamdscan does.
 """
 
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
+import itertools
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyclamd
@@ -207,25 +211,38 @@ class Clamd:
 
 
 class _SessionLostError(Exception):
-    """clamd closed a session before answering a request (nothing of an answer came)."""
+    """clamd closed a session's connection (or it broke) with requests unanswered."""
+
+
+# What a scan request comes back as: ('OK', '') or ('FOUND', signature), or the exception
+# that stands for this one file's failure (ClamdProtocolError, ClamdScanError, or an OSError
+# reading the medium for INSTREAM). ClamdUnavailable is never an answer: it is raised.
+Answer = tuple[str, str] | Exception
 
 
 class ClamdSession:
-    """FILDES scans over one connection held open (clamd's IDSESSION), one request at a time.
+    """FILDES scans over one connection held open (clamd's IDSESSION), several in flight.
 
-    Every answer must carry the number of the request it answers: anything else ends the
-    session and fails that file. A connection kept from an earlier file that clamd closed
-    meanwhile (its IdleTimeout, a restart) is replaced, and the file sent again on the new
-    one; if that one too closes before answering, the file is sent as a single request
-    (Clamd.scan_fd), which says whether clamd is there at all. Where clamd will not do
-    IDSESSION or FILDES, every scan goes through Clamd.scan_fd (and so to INSTREAM where
-    FILDES is refused).
+    submit() sends a descriptor and returns a ticket; receive() returns the next answer to
+    come back, with its ticket (clamd answers in the order it finishes, each answer carrying
+    the number of its request). A descriptor must stay open until its answer was received.
+
+    Nothing is ever taken on trust: an answer to no request outstanding, or no answer, ends
+    the connection; so does clamd closing it (its IdleTimeout, a restart). Whatever was then
+    unanswered is asked again one file at a time, each on a connection of its own
+    (Clamd.scan_fd), which also tells whether clamd is there at all. Where clamd will not do
+    IDSESSION or FILDES, every request is such a single one (INSTREAM where FILDES is refused).
+    Not thread-safe: one session per thread.
     """
 
     def __init__(self, clamd: Clamd) -> None:
         self._clamd = clamd
         self._sock: socket.socket | None = None
         self._requests = 0  # the number of the last request on this connection
+        self._waiting: dict[int, tuple[int, int]] = {}  # request number: (ticket, fd)
+        self._ready: collections.deque[tuple[int, Answer]] = collections.deque()
+        self._buffer = b""
+        self._tickets = itertools.count(1)
 
     def __enter__(self) -> ClamdSession:
         return self
@@ -234,85 +251,118 @@ class ClamdSession:
         self.close()
 
     def close(self) -> None:
-        """End the session (END), and close the connection."""
-        sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            sock.settimeout(1.0)
-            sock.sendall(b"zEND\0")
-        sock.close()
-
-    def scan_fd(self, fd: int) -> tuple[str, str]:
-        """Scan the open file `fd` from its start: ('OK', '') or ('FOUND', signature)."""
-        if not self._clamd._fildes or not self._clamd._sessions:
-            return self._clamd.scan_fd(fd)
-        try:
-            reply = self._exchange(fd)
-        except _SessionLostError:
-            self.close()
-            return self._clamd.scan_fd(fd)  # raises ClamdUnavailable if clamd is away
-        except BaseException:
-            self.close()
-            raise
-        return self._answer(reply, fd)
-
-    def _exchange(self, fd: int) -> bytes:
-        if self._sock is not None:
-            try:
-                return self._request(fd)
-            except _SessionLostError:
-                self.close()  # clamd closed the connection we kept: a new one
-        return self._request(fd)
-
-    def _request(self, fd: int) -> bytes:
-        if self._sock is None:
-            self._sock = self._clamd._connect()
-            self._requests = 0
-            self._send(b"zIDSESSION\0")
+        """End the session (END) and close the connection; unanswered requests are dropped."""
         sock = self._sock
-        self._requests += 1
-        self._send(b"zFILDES\0")
-        try:
-            _send_fd(sock, fd)
-            sock.settimeout(self._clamd.scan_timeout)
-            reply = _read_reply(sock, allow_empty=True)
-            sock.settimeout(self._clamd.timeout)
-        except (BrokenPipeError, ConnectionResetError):
-            raise _SessionLostError from None
-        except TimeoutError:
-            raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
-        except OSError as e:
-            raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
-        if not reply:
-            raise _SessionLostError
-        return reply
+        if sock is not None and not self._waiting:
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                sock.sendall(b"zEND\0")
+        self._drop()
+        self._ready.clear()
 
-    def _send(self, data: bytes) -> None:
-        assert self._sock is not None
-        try:
-            self._sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            raise _SessionLostError from None
-        except TimeoutError:
-            raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
-        except OSError as e:
-            raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        self._waiting.clear()
+        self._buffer = b""
 
-    def _answer(self, reply: bytes, fd: int) -> tuple[str, str]:
-        prefix = b"%d: " % self._requests
-        if not reply.startswith(prefix):
-            self.close()  # whatever it was, this connection is not a session we can trust
+    def submit(self, fd: int) -> int:
+        """Send the open file `fd` to be scanned from its start; its answer's ticket."""
+        ticket = next(self._tickets)
+        if not (self._clamd._fildes and self._clamd._sessions):
+            self._ready.append((ticket, self._single(fd)))
+            return ticket
+        try:
+            self._send_request(ticket, fd)
+        except _SessionLostError:
+            if all(t != ticket for t, _ in self._waiting.values()):
+                self._waiting[0] = (ticket, fd)  # lost before it went: asked with the rest
+            self._rescue()
+        except BaseException:
+            self._drop()
+            raise
+        return ticket
+
+    def receive(self) -> tuple[int, Answer]:
+        """The next answer (blocks until one comes): its ticket and what clamd said."""
+        while not self._ready:
+            if not self._waiting:
+                raise RuntimeError("receive() with nothing submitted")
+            try:
+                self._read_answer()
+            except _SessionLostError:
+                self._rescue()
+            except BaseException:
+                self._drop()
+                raise
+        return self._ready.popleft()
+
+    def _send_request(self, ticket: int, fd: int) -> None:
+        with _io():
+            if self._sock is None:
+                self._sock = self._clamd._connect()  # raises ClamdUnavailable itself
+                self._sock.settimeout(self._clamd.scan_timeout)
+                self._requests = 0
+                self._sock.sendall(b"zIDSESSION\0")
+            self._requests += 1
+            self._waiting[self._requests] = (ticket, fd)
+            self._sock.sendall(b"zFILDES\0")
+            _send_fd(self._sock, fd)
+
+    def _read_answer(self) -> None:
+        assert self._sock is not None  # something is waiting, so there is a connection
+        while b"\0" not in self._buffer:
+            with _io():
+                data = self._sock.recv(4096)
+            if not data:
+                raise _SessionLostError
+            self._buffer += data
+            if len(self._buffer) > MAX_REPLY:
+                raise _SessionLostError  # not clamd talking: ask each file again, alone
+        reply, _, self._buffer = self._buffer.partition(b"\0")
+        number, sep, answer = reply.partition(b": ")
+        request = int(number) if sep and number.isdigit() else 0
+        if request not in self._waiting:
             if reply.startswith(_SESSION_REFUSED):
-                self._clamd._sessions = False  # a clamd (or proxy) without IDSESSION
-                return self._clamd.scan_fd(fd)
-            text = reply.rstrip(b"\0").decode("utf-8", "replace")
-            raise ClamdProtocolError(f"unexpected answer in a session: {text[:120]!r}")
-        answer = reply[len(prefix) :]
+                self._clamd._sessions = False  # a clamd (or a proxy) without IDSESSION
+            raise _SessionLostError  # an answer to nothing we asked: trust none on this line
+        ticket, fd = self._waiting.pop(request)
         if answer.startswith(_FILDES_REFUSED):
-            self.close()
-            return self._clamd.scan_fd(fd)  # finds FILDES refused too, and streams instead
-        return parse_scan_reply(answer)
+            self._ready.append((ticket, self._single(fd)))  # finds it refused, streams
+            return
+        try:
+            self._ready.append((ticket, parse_scan_reply(answer)))
+        except ClamdProtocolError as e:
+            self._ready.append((ticket, e))
+
+    def _rescue(self) -> None:
+        """The connection is gone, or not to be trusted: each request still unanswered is
+        asked again on a connection of its own."""
+        waiting = sorted(self._waiting.items())
+        self._drop()
+        for _, (ticket, fd) in waiting:
+            self._ready.append((ticket, self._single(fd)))
+
+    def _single(self, fd: int) -> Answer:
+        try:
+            return self._clamd.scan_fd(fd)
+        except (ClamdProtocolError, OSError) as e:  # this file's trouble; ClamdUnavailable
+            return e  # (clamd's) goes up
+
+
+@contextlib.contextmanager
+def _io() -> Iterator[None]:
+    """Socket errors of a session: a closed connection is _SessionLostError (what was asked
+    on it is asked again), a timeout or anything else is clamd unavailable."""
+    try:
+        yield
+    except (BrokenPipeError, ConnectionResetError):
+        raise _SessionLostError from None
+    except TimeoutError:
+        raise ClamdUnavailable("clamd did not answer in time", timed_out=True) from None
+    except OSError as e:
+        raise ClamdUnavailable(f"connection to clamd lost: {e}") from None
 
 
 class _HungUpError(Exception):
@@ -350,15 +400,12 @@ def _send_fd(sock: socket.socket, fd: int) -> None:
     sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
 
 
-def _read_reply(sock: socket.socket, allow_empty: bool = False) -> bytes:
-    """Read one answer, up to its terminating NUL (we send z-commands); b'' if the connection
-    closed before a byte of it came and `allow_empty`."""
+def _read_reply(sock: socket.socket) -> bytes:
+    """Read one answer, up to its terminating NUL (we send z-commands)."""
     reply = b""
     while not reply.endswith(b"\0"):
         data = sock.recv(4096)
         if not data:
-            if allow_empty and not reply:
-                return b""
             raise ClamdUnavailable("clamd closed the connection before answering")
         reply += data
         if len(reply) > MAX_REPLY:

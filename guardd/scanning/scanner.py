@@ -7,10 +7,12 @@ during the scan is scanned once more, and counts as CHANGED (not clean) if it ch
 Nothing on the medium is ever written, deleted, or followed out of it, and nothing found on it
 makes the scan raise: it becomes a line of the report.
 
-Per file, the cost is kept to what the checks need: each worker takes the next file straight
-from the walk (no queue, so the walk is never ahead of the workers), hashes it with a buffer
-of its own, keeps one connection to clamd for all its files (Clamd.session), and the clean
-verdicts go to the cache in batches, one transaction each.
+The cost per file is kept to what those checks need, and clamd is never left waiting for
+guardd: there are no more threads than processors (hashing is the only work they can do side
+by side), each takes its next file straight from the walk (no queue: the walk is never ahead
+of them), hashes it with a buffer of its own, and keeps a few files in flight on one
+connection to clamd (Clamd.session, as clamdscan does) so clamd has the next file while guardd
+checks the last one. Clean verdicts go to the cache in batches, one transaction each.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sqlite3
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from guardd.scanning.cache import ScanCache
-from guardd.scanning.clamd import ClamdProtocolError, ClamdUnavailable, ClamdVersion
+from guardd.scanning.clamd import Answer, ClamdProtocolError, ClamdUnavailable, ClamdVersion
 from guardd.scanning.result import (
     LIMITS_PREFIX,
     FileOutcome,
@@ -60,26 +63,60 @@ CANCELLED = "not scanned: the scan was stopped before it finished"
 PROGRESS_INTERVAL = 0.1  # at most ten progress calls a second, plus the final one
 READ_SIZE = 1 << 18  # each worker's buffer for hashing, reused for every file
 REMEMBER_BATCH = 256  # clean digests written to the cache in one transaction
+AHEAD = int(os.environ.get("AHEAD", "0"))
 
 ProgressCallback = Callable[[Progress], None]
 
 
-class FdScanner(Protocol):
-    """Something that scans open files."""
+class ScanEngine(Protocol):
+    """What the scanner needs of clamd (Clamd is one; tests may give a stand-in).
+
+    An engine that also has `session()`, a context manager giving a Pipeline (Clamd's gives a
+    ClamdSession), gets one per worker thread, with several files in flight on it; any other
+    is called one file at a time per thread, as many threads as `workers`."""
+
+    def version(self) -> ClamdVersion:
+        """Engine and database version."""
+        ...
 
     def scan_fd(self, fd: int) -> tuple[str, str]:
         """('OK', '') or ('FOUND', signature) for an open file, read from its start."""
         ...
 
 
-class ScanEngine(FdScanner, Protocol):
-    """What the scanner needs of clamd (Clamd is one; tests may give a stand-in). An engine
-    that also has `session()` (a context manager giving an FdScanner, as Clamd's does) gets
-    one per worker, kept for all that worker's files."""
+class Pipeline(Protocol):
+    """Files sent to be scanned, answers received as they come (ClamdSession is one)."""
 
-    def version(self) -> ClamdVersion:
-        """Engine and database version."""
+    def submit(self, fd: int) -> int:
+        """Send an open file (kept open until its answer came); its answer's ticket."""
         ...
+
+    def receive(self) -> tuple[int, Answer]:
+        """The next answer: its ticket, and the verdict or the exception that stands for it."""
+        ...
+
+
+class _OneAtATime:
+    """A Pipeline over an engine's scan_fd: each file scanned when its answer is asked for."""
+
+    def __init__(self, engine: ScanEngine) -> None:
+        self._engine = engine
+        self._submitted: deque[tuple[int, int]] = deque()
+        self._tickets = 0
+
+    def submit(self, fd: int) -> int:
+        self._tickets += 1
+        self._submitted.append((self._tickets, fd))
+        return self._tickets
+
+    def receive(self) -> tuple[int, Answer]:
+        ticket, fd = self._submitted.popleft()
+        try:
+            return ticket, self._engine.scan_fd(fd)
+        except ClamdUnavailable:
+            raise
+        except Exception as e:  # noqa: BLE001 - handed on: the file's own trouble, its answer
+            return ticket, e
 
 
 def unavailable_reason(error: ClamdUnavailable) -> str:
@@ -89,13 +126,35 @@ def unavailable_reason(error: ClamdUnavailable) -> str:
 
 @dataclass
 class _Job:
+    """A file of the walk, from its first look to its outcome (both attempts)."""
+
     dir_fd: int  # our own duplicate: closed when the job is done
     name: bytes
     path: bytes
-    db_version: int  # of the database that judges it (the cache key)
+    attempt: int = 1
 
     def close(self) -> None:
-        os.close(self.dir_fd)
+        """Close the folder descriptor (once: a number closed twice may be another's by
+        then)."""
+        fd, self.dir_fd = self.dir_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+@dataclass
+class _Opened:
+    """A job's file, opened and hashed, waiting for its verdict."""
+
+    job: _Job
+    fd: int
+    before: os.stat_result
+    digest: bytes
+
+    def close(self) -> None:
+        """Close the file (once, as for _Job)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -110,7 +169,7 @@ def _key(st: os.stat_result) -> tuple[int, ...]:
 
 
 class _Run:
-    """One scan in progress, shared by the walk (producer) and the workers."""
+    """One scan in progress, shared by the workers."""
 
     def __init__(
         self,
@@ -173,7 +232,8 @@ class _Run:
 
 
 class Scanner:
-    """Scans folders (mounted media) with clamd, `workers` files at a time."""
+    """Scans folders (mounted media) with clamd, `workers` files at a time (with clamd, or
+    waiting for their turn in its queue)."""
 
     def __init__(
         self,
@@ -258,26 +318,65 @@ class Scanner:
                 self._cache.forget_other_versions(db_version)
 
     def _pump(self, found: Iterator[Entry], run: _Run) -> None:
-        threads = [
-            threading.Thread(target=self._work, args=(found, run), name=f"guardd-scan-{i}")
-            for i in range(self._workers)
+        pipelined = callable(getattr(self._clamd, "session", None))
+        cpus = len(os.sched_getaffinity(0))
+        threads = min(self._workers, cpus) if pipelined else self._workers
+        depth = -(-self._workers // threads) + (AHEAD if pipelined else 0)
+        workers = [
+            threading.Thread(target=self._work, args=(found, run, depth), name=f"guardd-scan-{i}")
+            for i in range(threads)
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
         self._write_fresh(run, everything=True)
         if run.walk_error is not None:
             raise run.walk_error
 
+    def _session(self) -> AbstractContextManager[Pipeline]:
+        session: Callable[[], AbstractContextManager[Pipeline]] | None = getattr(
+            self._clamd, "session", None
+        )
+        if session is None:
+            return contextlib.nullcontext(_OneAtATime(self._clamd))
+        return session()
+
+    def _work(self, found: Iterator[Entry], run: _Run, depth: int) -> None:
+        """One worker: keep up to `depth` files with clamd, taking the next from the walk as
+        each answer comes back and is checked."""
+        buffer = bytearray(READ_SIZE)
+        flying: dict[int, _Opened] = {}  # by ticket
+        walking = True
+        try:
+            with self._session() as engine:
+                while not run.stopped():
+                    if walking and len(flying) < depth:
+                        job = self._next_job(found, run)
+                        if job is None:
+                            walking = False
+                        else:
+                            self._start(job, engine, buffer, run, flying)
+                    elif flying:
+                        ticket, answer = engine.receive()
+                        self._answered(flying.pop(ticket), answer, engine, buffer, run, flying)
+                    else:
+                        break
+        except ClamdUnavailable as e:
+            run.fail(unavailable_reason(e))
+        finally:  # stopped or failed: what is still with clamd is dropped, unjudged
+            for opened in flying.values():
+                opened.close()
+                opened.job.close()
+
     def _next_job(self, found: Iterator[Entry], run: _Run) -> _Job | None:
-        """The walk's next file, for one worker (None when the walk ended or the scan
-        stopped); what the walk found that is not a file to scan is counted on the way."""
+        """The walk's next file (None when the walk ended or the scan stopped); what the walk
+        found that is not a file to scan is counted on the way."""
         with run.walk_lock:
             while not run.stopped():
                 try:
                     entry = next(found, None)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - a bug in the walk: the caller's
                     run.walk_error = e
                     run.stop.set()
                     return None
@@ -288,70 +387,114 @@ class Scanner:
                     continue
                 try:
                     # The walk's folder descriptor is only borrowed until it moves on.
-                    return _Job(os.dup(entry.dir_fd), entry.name, entry.path, run.db_version)
+                    return _Job(os.dup(entry.dir_fd), entry.name, entry.path)
                 except OSError as e:  # out of descriptors: this file is not scanned, says so
                     run.record(FileResult(entry.path, FileOutcome.ERROR, detail=str(e)), True)
         return None
 
-    def _session(self) -> AbstractContextManager[FdScanner]:
-        session: Callable[[], AbstractContextManager[FdScanner]] | None = getattr(
-            self._clamd, "session", None
-        )
-        return session() if session is not None else contextlib.nullcontext(self._clamd)
-
-    def _work(self, found: Iterator[Entry], run: _Run) -> None:
-        buffer = bytearray(READ_SIZE)
-        with self._session() as engine:
-            while (job := self._next_job(found, run)) is not None:
-                try:
-                    self._run_job(job, engine, buffer, run)
-                finally:
-                    job.close()
-
-    def _run_job(self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run) -> None:
+    def _start(
+        self,
+        job: _Job,
+        engine: Pipeline,
+        buffer: bytearray,
+        run: _Run,
+        flying: dict[int, _Opened],
+    ) -> None:
+        """Open and hash the file; answer from the cache, or send it to clamd."""
         try:
-            outcome = self._check_file(job, engine, buffer, run)
-        except ClamdUnavailable as e:
-            run.fail(unavailable_reason(e))
-            return
+            opened = self._open(job, buffer)
+            if isinstance(opened, FileResult):
+                self._done(job, _Outcome(opened), run)
+            elif self._known_clean(opened.digest, run):
+                clean = FileResult(job.path, FileOutcome.CLEAN, detail="known clean")
+                self._judged(opened, _Outcome(clean, cached=True), engine, buffer, run, flying)
+            else:
+                try:
+                    flying[engine.submit(opened.fd)] = opened
+                except BaseException:
+                    opened.close()
+                    raise
+        except ClamdUnavailable:
+            job.close()
+            raise
         except Exception as e:  # a surprise costs this file (not clean), not the scan
             log.exception("scanning %r failed", job.path)
-            outcome = _Outcome(FileResult(job.path, FileOutcome.ERROR, detail=f"{e!r}"))
-        run.record(outcome.result, regular_file=True, cached=outcome.cached)
+            self._surprise(job, e, run)
 
-    def _check_file(self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run) -> _Outcome:
-        """Scan once; if the file changed meanwhile, once more; still changing: CHANGED."""
-        outcome, stable = self._scan_once(job, engine, buffer, run)
-        if stable or outcome.result.outcome is FileOutcome.INFECTED:
-            return outcome
-        outcome, stable = self._scan_once(job, engine, buffer, run)
-        if stable or outcome.result.outcome is FileOutcome.INFECTED:
-            return outcome
-        detail = "modified or replaced while it was being scanned, twice"
-        return _Outcome(FileResult(job.path, FileOutcome.CHANGED, detail=detail))
-
-    def _scan_once(
-        self, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run
-    ) -> tuple[_Outcome, bool]:
+    def _open(self, job: _Job, buffer: bytearray) -> _Opened | FileResult:
         try:
             fd = open_file(job.dir_fd, job.name)
         except OSError as e:
-            return _Outcome(error_result(job.path, e)), True
+            return error_result(job.path, e)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
-                return _Outcome(FileResult(job.path, FileOutcome.SKIPPED, detail=SPECIAL)), True
-            outcome = self._judge(fd, job, engine, buffer, run)
+                os.close(fd)
+                return FileResult(job.path, FileOutcome.SKIPPED, detail=SPECIAL)
+            # By offset: the descriptor's own offset stays at the start, for clamd.
+            return _Opened(job, fd, before, _sha256(fd, buffer))
+        except OSError as e:  # a read error on the medium (EIO)
+            os.close(fd)
+            return error_result(job.path, e)
+
+    def _answered(
+        self,
+        opened: _Opened,
+        answer: Answer,
+        engine: Pipeline,
+        buffer: bytearray,
+        run: _Run,
+        flying: dict[int, _Opened],
+    ) -> None:
+        try:
+            outcome = self._verdict(opened, answer)
+            self._judged(opened, outcome, engine, buffer, run, flying)
+        except ClamdUnavailable:
+            raise
+        except Exception as e:  # a surprise costs this file (not clean), not the scan
+            log.exception("scanning %r failed", opened.job.path)
+            opened.close()
+            self._surprise(opened.job, e, run)
+
+    def _judged(
+        self,
+        opened: _Opened,
+        outcome: _Outcome,
+        engine: Pipeline,
+        buffer: bytearray,
+        run: _Run,
+        flying: dict[int, _Opened],
+    ) -> None:
+        """The file has its verdict: it counts if the file is still what was judged (or is
+        infected: no change clears that); else it is judged once more, or is CHANGED."""
+        job = opened.job
+        try:
             if self.on_scanned is not None:
                 self.on_scanned(job.path)
-            stable = self._unchanged(before, fd, job)
-        except OSError as e:  # a read error on the medium (EIO)
-            return _Outcome(error_result(job.path, e)), True
+            stable = self._unchanged(opened.before, opened.fd, job)
         finally:
-            os.close(fd)
+            opened.close()
         if stable and outcome.digest is not None:
             self._remember(outcome.digest, run)
-        return outcome, stable
+        if stable or outcome.result.outcome is FileOutcome.INFECTED:
+            self._done(job, outcome, run)
+        elif job.attempt == 1:
+            job.attempt = 2
+            self._start(job, engine, buffer, run, flying)
+        else:
+            detail = "modified or replaced while it was being scanned, twice"
+            self._done(job, _Outcome(FileResult(job.path, FileOutcome.CHANGED, detail=detail)), run)
+
+    @staticmethod
+    def _done(job: _Job, outcome: _Outcome, run: _Run) -> None:
+        job.close()
+        run.record(outcome.result, regular_file=True, cached=outcome.cached)
+
+    @staticmethod
+    def _surprise(job: _Job, error: Exception, run: _Run) -> None:
+        Scanner._done(
+            job, _Outcome(FileResult(job.path, FileOutcome.ERROR, detail=f"{error!r}")), run
+        )
 
     @staticmethod
     def _unchanged(before: os.stat_result, fd: int, job: _Job) -> bool:
@@ -363,19 +506,17 @@ class Scanner:
             return False
         return _key(before) == _key(by_fd) == _key(by_name)
 
-    def _judge(
-        self, fd: int, job: _Job, engine: FdScanner, buffer: bytearray, run: _Run
-    ) -> _Outcome:
-        path = job.path
-        digest = _sha256(fd, buffer)  # by offset: the file's own offset stays at its start
-        if self._known_clean(digest, run):
-            return _Outcome(FileResult(path, FileOutcome.CLEAN, detail="known clean"), cached=True)
-        try:
-            status, signature = engine.scan_fd(fd)
-        except ClamdProtocolError as e:  # ClamdScanError too: clamd could not read or unpack it
-            return _Outcome(FileResult(path, FileOutcome.ERROR, detail=str(e)))
+    def _verdict(self, opened: _Opened, answer: Answer) -> _Outcome:
+        path = opened.job.path
+        if isinstance(answer, ClamdProtocolError):  # ClamdScanError too: could not read/unpack
+            return _Outcome(FileResult(path, FileOutcome.ERROR, detail=str(answer)))
+        if isinstance(answer, OSError):  # reading the medium, for INSTREAM (EIO)
+            return _Outcome(error_result(path, answer))
+        if isinstance(answer, Exception):
+            raise answer
+        status, signature = answer
         if status == "OK":
-            return _Outcome(FileResult(path, FileOutcome.CLEAN), digest=digest)
+            return _Outcome(FileResult(path, FileOutcome.CLEAN), digest=opened.digest)
         if not signature.startswith(LIMITS_PREFIX):
             return _Outcome(FileResult(path, FileOutcome.INFECTED, signature))
         if self.accept_limits_exceeded:

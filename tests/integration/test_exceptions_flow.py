@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 
 from conftest import GuarddFactory
+from exposure_support import CLEAN_FILES, clamd, make_medium, media, writable
 from test_signing_support import Homes, Keyring, homes_fixture
 
 from guardd.exchange.spool import Spool
+from guardd.media.blockdev import is_read_only
 from signing import Gpg, make_approval, seal
+from sim.clamd import ClamdProcess
 from sim.daemon import GuarddProcess, wait_for
+from sim.media import LoopMedium
 from sim.usb import UsbTestbed, stick
 
 BIN = Path(sys.executable).parent
@@ -185,4 +189,40 @@ def test_denial_and_untrusted_signature(
     assert "denied: use the shared drive instead" in mine.stdout
 
 
-__all__ = ["homes_fixture"]
+__all__ = ["clamd", "homes_fixture", "media"]  # fixtures, used by name
+
+
+def test_read_only_approval_keeps_the_drive_read_only_after_its_scan(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    homes: Homes,
+    world: Path,
+    clamd: ClamdProcess,
+    media: list[LoopMedium],
+) -> None:
+    daemon = guardd(clamd_socket=clamd.socket)
+    it, _ = it_trusted(daemon, homes, world)
+    spec = stick("CLERK-LUKS-5", "crypto_LUKS")
+    path = testbed.plug(spec, port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    request_id = request(daemon, "2-1")  # asked read-write...
+    out = run(
+        "guard-admin",
+        "--config",
+        str(daemon.config),
+        "approve",
+        request_id,
+        "--read-only",
+        gnupghome=it.home,
+    )  # ...approved read-only
+    assert out.returncode == 0, out.stderr
+    daemon.wait_verdict("2-1", "allowed", timeout=20)
+    [container] = testbed.add_volumes(path, spec)
+    wait_for(lambda: bool((daemon.device("2-1") or {}).get("volumes")), 10, lambda: "no volume")
+    medium = make_medium(world, media, CLEAN_FILES)
+    testbed.add_mapping("dm-0", container, medium.devnode, medium.numbers, "ext4")
+    folder = medium.mount(world / "media" / "clerk")
+    device = daemon.wait_verdict("2-1", "ready", timeout=30)
+    assert str(device["reason"]).endswith("read-only, as IT approved")
+    assert not writable(folder)
+    assert is_read_only(medium.devnode)

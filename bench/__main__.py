@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import decision, uevents
+from bench import decision, scan, uevents
 
 RESULTS = Path("bench/results")
 
@@ -20,6 +20,7 @@ def main() -> int:
         "python": platform.python_version(),
         "decision": decision.run(),
         "uevents": uevents.run(),
+        "scan": scan.run(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -1,26 +1,31 @@
 """Virus scanning: guardd's Scanner against clamdscan, on the same clamd and the same tree.
 
-Three figures, each measured against a real clamd (sim.clamd.ClamdProcess):
+Three figures, each against one real clamd (sim.clamd.ClamdProcess, its configuration as the
+tests use it: 4 threads, MaxFileSize 10M):
 - throughput: a 500 MB tree of 5,000 mixed files scanned by `clamdscan --fdpass --multiscan`
   and by guardd's Scanner (the daemon's default workers, a fresh cache), alternating;
 - rescan: the same unchanged tree again, guardd answering from its clean cache, clamdscan
   scanning it again;
-- daemon memory: a real guardd scanning an enrolled stick's filesystem of 50,000 files, its
-  resident set sampled every 50 ms until the drive is ready.
+- daemon memory: a real guardd (under the umockdev testbed) scanning an enrolled LUKS stick's
+  filesystem of 50,000 small files, its resident set sampled every 50 ms until it is ready.
 
-clamd keeps its own cache of clean files (by MD5, per loaded database). Left alone it would
-make every scan after the first one a cache hit inside clamd, whoever asked: before each
+clamd keeps a cache of its own (clean files by MD5, for the database it has loaded). Left
+alone, every scan after the first would be answered from it, whoever asked: before each
 throughput run clamd is told to RELOAD (a new engine, an empty cache) and the run starts once
-the reload is done. The rescan figures are taken with clamd's cache as the previous scan left
-it, which is what scanning a tree again costs for real.
+the new engine is in. The rescan figures are taken with clamd's cache as the scans before left
+it (full): that is what a second clamdscan of the tree costs for real. Its ratio to a cold
+clamdscan is given too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import io
-import math
 import os
 import random
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,25 +38,84 @@ from pathlib import Path
 from typing import Any
 
 from guardd.config import DaemonConfig
-from guardd.scanning import Clamd, ScanCache, Scanner, ScanReport
+from guardd.media.blockdev import is_read_only
+from guardd.scanning import Clamd, ScanCache, Scanner, ScanReport, ScanVerdict
 from sim.clamd import ClamdProcess
+from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
 from sim.env import real_env
+from sim.media import LoopMedium
+from sim.usb import UsbTestbed, stick
 
 TREE_FILES = 5_000
-TREE_BYTES = 500_000_000  # ~100 KB a file on average
+TREE_BYTES = 500_000_000  # ~100 KB a file on average; MB below is 10^6 bytes
 MAX_FILE = 8_000_000  # under the sim clamd's MaxFileSize (10M): every file is fully scanned
 SIZE_SIGMA = 1.2  # of the log-normal sizes
 SEED = 20_261_122
 RUNS = 2  # timed runs of each side, alternating; the median is reported
 RSS_FILES = 50_000
+RSS_FOLDERS = 100
 RSS_SAMPLE_S = 0.05
+RSS_IMAGE_MB = 1024  # sparse; ext4's default inode ratio then gives 65,536 inodes
+SERIAL = "SCHOOL-000124"
+DEVICE = "2-1"  # where the stick is plugged (bus 2, port 1)
+CLAMDSCAN = shutil.which("clamdscan") or "/usr/bin/clamdscan"
+MB = 1e6
 
-WORDS = (
-    "the of and to in is was for on that with as by at from this be are or an which have "
-    "school pupil teacher governors minutes report term class lesson homework exam marks "
-    "science history geography maths english art music sport library budget meeting notes "
-    "agenda attendance timetable assembly trip consent letter parents staff review plan"
-).split()
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "this",
+    "be",
+    "are",
+    "or",
+    "an",
+    "which",
+    "school",
+    "pupil",
+    "teacher",
+    "governors",
+    "minutes",
+    "report",
+    "term",
+    "class",
+    "lesson",
+    "homework",
+    "exam",
+    "marks",
+    "science",
+    "history",
+    "geography",
+    "maths",
+    "english",
+    "art",
+    "music",
+    "sport",
+    "library",
+    "budget",
+    "meeting",
+    "notes",
+    "agenda",
+    "attendance",
+    "timetable",
+    "assembly",
+    "trip",
+    "consent",
+    "letter",
+    "parents",
+]
 
 
 def log(message: str) -> None:
@@ -77,8 +141,7 @@ def _sizes(rng: random.Random, count: int, total: int) -> list[int]:
 
 def _text(rng: random.Random, size: int, corpus: bytes) -> bytes:
     start = rng.randrange(0, len(corpus) - size) if size < len(corpus) else 0
-    body = (corpus * (size // len(corpus) + 1))[start : start + size]
-    return body
+    return (corpus * (size // len(corpus) + 1))[start : start + size]
 
 
 def _office(rng: random.Random, size: int, corpus: bytes, serial: int) -> bytes:
@@ -150,3 +213,361 @@ def bench_dir() -> Path:
         if candidate.is_dir() and not tmpfs(candidate):
             return candidate
     raise RuntimeError("no disk-backed folder for the benchmark tree")
+
+
+# -- clamd and the two scanners --------------------------------------------------------------
+
+
+def _clamd_cpu_s(clamd: ClamdProcess) -> float:
+    """CPU seconds clamd has used so far (all its threads)."""
+    assert clamd.proc is not None
+    fields = Path(f"/proc/{clamd.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _steal_s() -> float:
+    """The machine's stolen time so far (a busy host): reported beside the runs."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def empty_clamd_cache(clamd: ClamdProcess, timeout: float = 60.0) -> None:
+    """RELOAD, and wait until clamd has swapped its new engine (and so an empty cache) in."""
+    marker = "Activating the newly loaded database"
+    before = clamd.log_text().count(marker)
+    if clamd.command(b"RELOAD") != b"RELOADING":
+        raise RuntimeError(f"clamd refused RELOAD:\n{clamd.log_text()[-2000:]}")
+    deadline = time.monotonic() + timeout
+    while clamd.log_text().count(marker) <= before:
+        if time.monotonic() > deadline:
+            raise RuntimeError("clamd did not load its database again")
+        time.sleep(0.02)
+    # clamd's main loop logs that line, then swaps the engine, then reads commands again:
+    # once it answers, the new engine is in.
+    if clamd.command(b"PING") != b"PONG":
+        raise RuntimeError("clamd did not answer after RELOAD")
+
+
+@dataclasses.dataclass
+class Timed:
+    """One timed run: wall seconds, CPU seconds of the scanner and of clamd, the machine's
+    stolen time meanwhile, and the scanner's report (guardd's only)."""
+
+    seconds: float
+    client_cpu_s: float
+    clamd_cpu_s: float
+    steal_s: float
+    report: ScanReport | None = None
+
+    def json(self) -> dict[str, float]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "client_cpu_s": round(self.client_cpu_s, 2),
+            "clamd_cpu_s": round(self.clamd_cpu_s, 2),
+            "steal_s": round(self.steal_s, 2),
+        }
+
+
+def _timed(clamd: ClamdProcess, run: Callable[[], ScanReport | None]) -> Timed:
+    own, children = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
+    cpu0 = [resource.getrusage(w) for w in (own, children)]
+    clamd0, steal0 = _clamd_cpu_s(clamd), _steal_s()
+    started = time.perf_counter()
+    report = run()
+    seconds = time.perf_counter() - started
+    cpu1 = [resource.getrusage(w) for w in (own, children)]
+    client = sum(
+        b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime for a, b in zip(cpu0, cpu1, strict=True)
+    )
+    return Timed(seconds, client, _clamd_cpu_s(clamd) - clamd0, _steal_s() - steal0, report)
+
+
+def clamdscan(clamd: ClamdProcess, tree: Path) -> Timed:
+    """`clamdscan --fdpass --multiscan` of the tree: one IDSESSION, descriptors pipelined."""
+
+    def scan() -> None:
+        done = subprocess.run(
+            [CLAMDSCAN, f"--config-file={clamd.config}", "--fdpass", "--multiscan", str(tree)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env=real_env(),
+        )
+        if done.returncode != 0 or "Infected files: 0" not in done.stdout:
+            raise RuntimeError(f"clamdscan exited {done.returncode}: {done.stdout[-2000:]}")
+
+    return _timed(clamd, scan)
+
+
+def default_workers() -> int:
+    """The daemon's scan_workers when guardd.toml does not say."""
+    [field] = [f for f in dataclasses.fields(DaemonConfig) if f.name == "scan_workers"]
+    return int(field.default)  # type: ignore[arg-type]
+
+
+def guardd_scan(clamd: ClamdProcess, tree: Path, cache: ScanCache, files: int) -> Timed:
+    """guardd's Scanner over the tree, as the daemon builds it (its default workers)."""
+    scanner = Scanner(Clamd(str(clamd.socket)), cache, workers=default_workers())
+    timed = _timed(clamd, lambda: scanner.scan_tree(tree))
+    report = timed.report
+    assert report is not None
+    if report.verdict is not ScanVerdict.CLEAN or report.files_scanned != files:
+        raise RuntimeError(f"guardd's scan went wrong: {report.to_json()}")
+    return timed
+
+
+def _side(runs: list[Timed], size: int, files: int) -> dict[str, Any]:
+    seconds = statistics.median(r.seconds for r in runs)
+    return {
+        "seconds": round(seconds, 3),
+        "files_per_s": round(files / seconds, 1),
+        "mb_per_s": round(size / MB / seconds, 1),
+        "runs": [r.json() for r in runs],
+    }
+
+
+# -- 1 and 2: throughput and rescan -------------------------------------------------------------
+
+
+def throughput(
+    clamd: ClamdProcess, tree: Path, made: dict[str, Any], work: Path
+) -> tuple[dict[str, Any], ScanCache]:
+    """RUNS of each, alternating (clamdscan first, then guardd first), clamd's cache emptied
+    before every run; returns the figures and the cache of guardd's last run (full)."""
+    files, size = made["files"], made["bytes"]
+    ours: list[Timed] = []
+    theirs: list[Timed] = []
+    order: list[str] = []
+    cache: ScanCache | None = None
+    for i in range(RUNS):
+        sides = ["clamdscan", "guardd"] if i % 2 == 0 else ["guardd", "clamdscan"]
+        for side in sides:
+            empty_clamd_cache(clamd)
+            if side == "clamdscan":
+                theirs.append(clamdscan(clamd, tree))
+            else:
+                if cache is not None:
+                    cache.close()
+                cache = ScanCache(work / f"scancache-{i}.db")  # fresh: nothing known
+                ours.append(guardd_scan(clamd, tree, cache, files))
+            order.append(side)
+            log(f"throughput run {len(order)}/{2 * RUNS}: {side} {_last(ours, theirs, side)}")
+    assert cache is not None
+    clamdscan_side, guardd_side = _side(theirs, size, files), _side(ours, size, files)
+    result = {
+        "workers": default_workers(),
+        "order": order,
+        "clamd_cache": "emptied (RELOAD, new engine swapped in) before every run",
+        "clamdscan": clamdscan_side,
+        "guardd": guardd_side,
+        "ratio": round(clamdscan_side["seconds"] / guardd_side["seconds"], 3),
+        "target_ratio": 1.0,
+    }
+    return result, cache
+
+
+def _last(ours: list[Timed], theirs: list[Timed], side: str) -> str:
+    run = (ours if side == "guardd" else theirs)[-1]
+    return f"{run.seconds:.2f} s (cpu {run.client_cpu_s:.2f} s, clamd {run.clamd_cpu_s:.2f} s)"
+
+
+def rescan(
+    clamd: ClamdProcess, tree: Path, made: dict[str, Any], cache: ScanCache, cold: float
+) -> dict[str, Any]:
+    """The unchanged tree again: clamdscan (clamd's cache full from the scans before) and
+    guardd with the cache its last scan filled; RUNS of each, alternating."""
+    files, size = made["files"], made["bytes"]
+    clamdscan(clamd, tree)  # not timed: clamd's cache now holds the whole tree, whoever ran last
+    ours: list[Timed] = []
+    theirs: list[Timed] = []
+    for i in range(RUNS):
+        theirs.append(clamdscan(clamd, tree))
+        ours.append(guardd_scan(clamd, tree, cache, files))
+        log(
+            f"rescan {i + 1}/{RUNS}: clamdscan {theirs[-1].seconds:.2f} s, "
+            f"guardd from its cache {ours[-1].seconds:.2f} s"
+        )
+    from_cache = [r.report.from_cache for r in ours if r.report is not None]
+    if min(from_cache) != files:
+        raise RuntimeError(f"guardd's rescan did not come from its cache: {from_cache}")
+    result: dict[str, Any] = {
+        "clamd_cache": "as the scans before left it: every file known clean to clamd too",
+        "clamdscan": _side(theirs, size, files),
+        "guardd_cached": {**_side(ours, size, files), "from_cache": from_cache},
+    }
+    guardd_s = result["guardd_cached"]["seconds"]
+    result["ratio"] = round(result["clamdscan"]["seconds"] / guardd_s, 2)
+    result["ratio_vs_clamdscan_cold"] = round(cold / guardd_s, 2)
+    result["target_ratio"] = 10.0
+    return result
+
+
+# -- 3: the daemon's memory while it scans 50,000 files -----------------------------------------
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+class _Sampler(threading.Thread):
+    """Reads the daemon's VmRSS every RSS_SAMPLE_S until stopped; keeps the largest."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid = pid
+        self.peak_kb = 0
+        self.samples = 0
+        self._finished = threading.Event()
+
+    def run(self) -> None:
+        while not self._finished.is_set():
+            try:
+                rss = _status_kb(self.pid)["VmRSS"]
+            except (OSError, KeyError):
+                return  # the daemon is gone
+            self.peak_kb = max(self.peak_kb, rss)
+            self.samples += 1
+            self._finished.wait(RSS_SAMPLE_S)
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join()
+
+
+def small_files(count: int = RSS_FILES) -> dict[str | bytes, bytes]:
+    """`count` small text files (80 B to 3 KB, no two alike) in RSS_FOLDERS folders."""
+    rng = random.Random(SEED + 1)
+    files: dict[str | bytes, bytes] = {}
+    for i in range(count):
+        line = f"pupil {i}: " + " ".join(rng.choices(WORDS, k=8)) + "\n"
+        files[f"class{i % RSS_FOLDERS:03d}/pupil{i:05d}.txt"] = line.encode() * rng.randint(1, 40)
+    return files
+
+
+def _judged(daemon: GuarddProcess) -> bool:
+    return bool((daemon.device(DEVICE) or {}).get("volumes"))
+
+
+def _wait_ready(daemon: GuarddProcess, timeout: float) -> dict[str, Any]:
+    """Poll the device (every 0.25 s: the daemon is busy) until it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        device = daemon.device(DEVICE) or {}
+        if device.get("verdict") == "ready":
+            return device
+        if device.get("verdict") in ("infected", "scan-failed", "blocked"):
+            raise RuntimeError(f"the stick was not scanned clean: {device}")
+        time.sleep(0.25)
+    raise TimeoutError(f"the stick never became ready: {daemon.device(DEVICE)}")
+
+
+def daemon_memory(clamd: ClamdProcess, work: Path) -> dict[str, Any]:
+    """A real guardd: an enrolled LUKS stick plugged, its unlocked mapping a loop-mounted
+    ext4 of RSS_FILES files; the daemon's resident set sampled until the stick is ready."""
+    log(f"making an ext4 image of {RSS_FILES:,} small files")
+    made = time.perf_counter()
+    medium = LoopMedium.create(work / "stick.img", small_files(), size_mb=RSS_IMAGE_MB)
+    image_s = time.perf_counter() - made
+    bed = UsbTestbed(buses=2)
+    rules = RULES_HEADER + drive_toml(SERIAL, "Bench LUKS stick")
+    daemon = GuarddProcess(work / "guardd", bed.root, rules, clamd_socket=clamd.socket)
+    try:
+        daemon.start()
+        assert daemon.proc is not None
+        pid = daemon.proc.pid
+        spec = stick(SERIAL, "crypto_LUKS")
+        path = bed.plug(spec, port="1")
+        daemon.wait_verdict(DEVICE, "allowed")
+        [container] = bed.add_volumes(path, spec)
+        wait_for(lambda: _judged(daemon), 10, lambda: "the volume was never judged")
+        bed.add_mapping("dm-0", container, medium.devnode, medium.numbers, "ext4")
+        wait_for(lambda: is_read_only(medium.devnode), 10, lambda: "never held read-only")
+        before = _status_kb(pid)
+        sampler = _Sampler(pid)
+        sampler.start()
+        started = time.perf_counter()
+        medium.mount(work / "media" / "stick")  # as the desktop does: the scan starts
+        log(f"scanning {RSS_FILES:,} files in the daemon")
+        try:
+            ready = _wait_ready(daemon, timeout=300)
+        finally:
+            sampler.stop()
+        seconds = time.perf_counter() - started
+        after = _status_kb(pid)
+        import sys as _s; print("DEBUG daemon cpu", Path(f"/proc/{pid}/stat").read_text().rsplit(")",1)[1].split()[11:13], "clamd", _clamd_cpu_s(clamd), file=_s.stderr)
+    finally:
+        daemon.stop()
+        medium.close()
+        del bed
+        gc.collect()
+    scan = ready["scan"]
+    if scan["files_scanned"] != RSS_FILES:
+        raise RuntimeError(f"the daemon scanned {scan['files_scanned']} files, not {RSS_FILES}")
+    return {
+        "files": RSS_FILES,
+        "image": {"fs": "ext4", "size_mb": RSS_IMAGE_MB, "made_s": round(image_s, 1)},
+        "workers": default_workers(),
+        "daemon_under": "umockdev's preload (as in the tests)",
+        "sample_interval_s": RSS_SAMPLE_S,
+        "samples": sampler.samples,
+        "rss_before_scan_kb": before["VmRSS"],
+        "peak_rss_sampled_kb": sampler.peak_kb,
+        "vm_hwm_after_kb": after["VmHWM"],
+        "peak_rss_mb": round(max(sampler.peak_kb, after["VmHWM"]) / 1024, 1),
+        "target_peak_rss_mb": 80,
+        "scan_seconds_in_daemon": scan["seconds"],
+        "mount_to_ready_s": round(seconds, 2),
+        "files_per_s": round(RSS_FILES / scan["seconds"], 1),
+        "clamd_excluded": True,
+    }
+
+
+# -- all of it ----------------------------------------------------------------------------------
+
+
+def run() -> dict[str, object]:
+    """The three scanning benchmarks, one clamd, one tree."""
+    base = bench_dir()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="guardd-bench-scan-", dir=base) as tmp:
+        work = Path(tmp)
+        clamd = ClamdProcess(work / "clamd")
+        clamd.start()
+        try:
+            log(f"writing the tree ({TREE_FILES:,} files, {TREE_BYTES / MB:,.0f} MB) in {base}")
+            tree = work / "tree"
+            t0 = time.perf_counter()
+            made = build_tree(tree)
+            made["written_s"] = round(time.perf_counter() - t0, 1)
+            made["where"] = f"{base} (disk-backed: not a tmpfs)"
+            warm = warm_up(tree)
+            warm["note"] = "read once before the first timed run: every run reads the page cache"
+            version = Clamd(str(clamd.socket)).version()
+            speed, cache = throughput(clamd, tree, made, work)
+            again = rescan(clamd, tree, made, cache, speed["clamdscan"]["seconds"])
+            cache.close()
+            shutil.rmtree(tree)
+            memory = daemon_memory(clamd, work)
+        finally:
+            clamd.stop()
+    return {
+        "tree": made,
+        "warm_up": warm,
+        "clamd": {
+            "engine": version.engine,
+            "db_version": version.db_version,
+            "max_threads": 4,
+            "config": "sim.clamd.ClamdProcess (MaxThreads 4, MaxFileSize 10M)",
+        },
+        "cpu_count": os.cpu_count(),
+        "throughput": speed,
+        "rescan": again,
+        "daemon_memory": memory,
+        "total_s": round(time.perf_counter() - started, 1),
+    }

@@ -63,7 +63,9 @@ CANCELLED = "not scanned: the scan was stopped before it finished"
 PROGRESS_INTERVAL = 0.1  # at most ten progress calls a second, plus the final one
 READ_SIZE = 1 << 18  # each worker's buffer for hashing, reused for every file
 REMEMBER_BATCH = 256  # clean digests written to the cache in one transaction
-AHEAD = int(os.environ.get("AHEAD", "0"))
+# A file more than its share per thread, waiting in clamd's queue: clamd starts on it while
+# guardd is still checking the answer before, instead of idling.
+AHEAD = 1
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -232,8 +234,12 @@ class _Run:
 
 
 class Scanner:
-    """Scans folders (mounted media) with clamd, `workers` files at a time (with clamd, or
-    waiting for their turn in its queue)."""
+    """Scans folders (mounted media) with clamd, `workers` files at a time.
+
+    With clamd (an engine with sessions) the work is done by as many threads as there are
+    processors, up to `workers`, each keeping its share of the `workers` files with clamd,
+    plus one waiting in clamd's queue (AHEAD). With any other engine, `workers` threads scan
+    one file each."""
 
     def __init__(
         self,
@@ -321,6 +327,7 @@ class Scanner:
         pipelined = callable(getattr(self._clamd, "session", None))
         cpus = len(os.sched_getaffinity(0))
         threads = min(self._workers, cpus) if pipelined else self._workers
+        # Each thread's share of the workers' files (and one ahead, with clamd's queue).
         depth = -(-self._workers // threads) + (AHEAD if pipelined else 0)
         workers = [
             threading.Thread(target=self._work, args=(found, run, depth), name=f"guardd-scan-{i}")

@@ -6,7 +6,9 @@ import errno
 import json
 import os
 import stat
-import threading
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 
 from guardd.exchange import spool as spool_module
 from guardd.exchange.spool import MAX_DOCUMENT_BYTES, Entry, Spool, SpoolError
+from sim.env import real_env
 
 DOC: dict[str, Any] = {"id": "inc-1", "time": 1700000000.5, "infected": [{"path": "a"}]}
 MISSING = "does not exist (is the share mounted?)"
@@ -218,26 +221,24 @@ def test_a_missing_kind_folder_reads_as_empty(root: Path) -> None:
 
 
 def test_a_fifo_on_the_share_is_never_opened(root: Path) -> None:
-    """Opening a FIFO for reading would release a writer blocked in open(): it must not."""
+    """Opening a FIFO for reading would release a writer blocked in open(): it must not.
+
+    The writer is another process: under umockdev's preload (make test) a thread blocked in
+    open() would hold the preload's lock and stall every open() of this process.
+    """
     (root / "incidents").mkdir()
     fifo = root / "incidents" / "inc-1.json"
     os.mkfifo(fifo)
-    opened = threading.Event()
-
-    def writer() -> None:
-        fd = os.open(fifo, os.O_WRONLY)  # blocks until someone opens the FIFO for reading
-        opened.set()
-        os.close(fd)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    code = f"import os; os.open({str(fifo)!r}, os.O_WRONLY); print('opened', flush=True)"
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=real_env())
     try:
         entry = only(Spool(root).read_all("incidents"))
         assert entry == Entry("inc-1.json", None, "not a regular file")
-        assert not opened.wait(0.3), "the spool opened the FIFO"
+        time.sleep(0.3)
+        assert writer.poll() is None, "the spool opened the FIFO"
     finally:
         release = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        thread.join(5)
+        writer.communicate(timeout=5)
         os.close(release)
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from rules.model import show, text_problem
 from signing.errors import DocumentError
 
 VERSION = 1
@@ -304,23 +305,8 @@ def _device(value: object) -> DeviceRef:
 # --- field checks --------------------------------------------------------------------------
 
 
-def _show(value: object, limit: int = 40) -> str:
-    """A value quoted for a message: escaped (no control characters reach logs), short."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        return repr(text[:limit]) + "..."
-    return repr(text)
-
-
-def _text_problem(name: str, value: str, max_len: int) -> str | None:
-    if not value:
-        return f"{name} must not be empty"
-    if len(value) > max_len:
-        return f"{name} is {len(value)} characters long; at most {max_len} are allowed"
-    bad = next((char for char in value if not char.isprintable()), None)
-    if bad is not None:
-        return f"{name} contains a control or non-printable character (U+{ord(bad):04X})"
-    return None
+def _show(value: object) -> str:
+    return show(value if isinstance(value, str) else str(value))
 
 
 def _pattern_problem(name: str, value: str, pattern: re.Pattern[str], form: str) -> str | None:
@@ -339,9 +325,9 @@ def _identity_problem(doc: Document) -> str | None:
         _pattern_problem(
             "machine_id", doc.machine_id, MACHINE_RE, "1 to 64 characters from A-Z, a-z, 0-9, ._-"
         ),
-        _text_problem("user", doc.user, MAX_USER_LEN),
+        text_problem("user", doc.user, MAX_USER_LEN),
         None if 0 <= doc.uid <= MAX_UID else f"uid {doc.uid} is out of range",
-        _text_problem("device.serial", doc.device.serial, MAX_SERIAL_LEN),
+        text_problem("device.serial", doc.device.serial, MAX_SERIAL_LEN),
         _pattern_problem("device.vendor_id", doc.device.vendor_id, USB_ID_RE, "4 lowercase hex"),
         _pattern_problem("device.product_id", doc.device.product_id, USB_ID_RE, "4 lowercase hex"),
         _pattern_problem("nonce", doc.nonce, NONCE_RE, "32 lowercase hex digits (16 bytes)"),
@@ -380,7 +366,7 @@ def _fields_problem(doc: Document) -> str | None:
         if getattr(doc, name) is not None and doc.kind is not kind:
             return f"field {name!r} does not belong in a {doc.kind}"
     if doc.reason is not None:
-        return _text_problem("reason", doc.reason, MAX_REASON_LEN)
+        return text_problem("reason", doc.reason, MAX_REASON_LEN)
     if doc.kind is not Kind.APPROVAL:
         return f"a {doc.kind} needs a reason"
     return None

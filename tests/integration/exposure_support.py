@@ -88,3 +88,18 @@ def writable(folder: Path) -> bool:
 def audit_events(daemon: GuarddProcess) -> list[dict[str, object]]:
     lines = (daemon.state_dir / "audit.jsonl").read_text().splitlines()
     return [json.loads(x) for x in lines]
+
+
+def ready_drive(
+    testbed: UsbTestbed,
+    daemon: GuarddProcess,
+    world: Path,
+    media: list[LoopMedium],
+    files: dict[str | bytes, bytes] = CLEAN_FILES,
+) -> tuple[Drive, Path]:
+    """An enrolled LUKS stick, unlocked, opened and scanned clean: (drive, its folder)."""
+    drive = Drive(testbed, daemon, make_medium(world, media, files))
+    drive.unlock()
+    folder = drive.open(world)
+    daemon.wait_verdict("2-1", "ready", timeout=30)
+    return drive, folder

@@ -21,6 +21,7 @@ from exposure_support import (
     clamd,
     make_medium,
     media,
+    ready_drive,
     start,
     writable,
 )
@@ -168,10 +169,7 @@ def test_file_written_after_ready_is_scanned_when_closed(
     media: list[LoopMedium],
 ) -> None:
     daemon = start(guardd, clamd)
-    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
-    drive.unlock()
-    folder = drive.open(world)
-    daemon.wait_verdict("2-1", "ready", timeout=30)
+    _drive, folder = ready_drive(testbed, daemon, world, media)
     (folder / "downloaded.txt").write_bytes(b"fine\n")
     with (folder / "homework.com").open("wb") as f:
         f.write(EICAR)
@@ -192,10 +190,7 @@ def test_folder_copied_onto_a_ready_drive_is_scanned(
     media: list[LoopMedium],
 ) -> None:
     daemon = start(guardd, clamd)
-    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
-    drive.unlock()
-    folder = drive.open(world)
-    daemon.wait_verdict("2-1", "ready", timeout=30)
+    _drive, folder = ready_drive(testbed, daemon, world, media)
     source = world / "download"
     (source / "deep" / "er").mkdir(parents=True)
     (source / "deep" / "er" / "game.com").write_bytes(EICAR)
@@ -212,10 +207,7 @@ def test_name_starting_with_two_dots_is_scanned(
     media: list[LoopMedium],
 ) -> None:
     daemon = start(guardd, clamd)
-    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
-    drive.unlock()
-    folder = drive.open(world)
-    daemon.wait_verdict("2-1", "ready", timeout=30)
+    _drive, folder = ready_drive(testbed, daemon, world, media)
     (folder / "..homework.com").write_bytes(EICAR)
     assert "..homework.com" in str(daemon.wait_verdict("2-1", "infected", timeout=30)["reason"])
 
@@ -228,10 +220,7 @@ def test_ready_drive_ejects_normally(
     media: list[LoopMedium],
 ) -> None:
     daemon = start(guardd, clamd)
-    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
-    drive.unlock()
-    folder = drive.open(world)
-    daemon.wait_verdict("2-1", "ready", timeout=30)
+    drive, folder = ready_drive(testbed, daemon, world, media)
     # guardd keeps nothing open on it: a plain (not lazy) unmount works, as the desktop's eject.
     out = subprocess.run(
         ["umount", str(folder)], capture_output=True, text=True, check=False, timeout=60
@@ -250,10 +239,7 @@ def test_hold_that_cannot_be_made_switches_the_drive_off(
 ) -> None:
     rules = ENROLLED.replace("[policy]\n", '[policy]\non_infected = "read-only"\n', 1)
     daemon = start(guardd, clamd, rules)
-    drive = Drive(testbed, daemon, make_medium(world, media, CLEAN_FILES))
-    drive.unlock()
-    folder = drive.open(world)
-    daemon.wait_verdict("2-1", "ready", timeout=30)
+    drive, folder = ready_drive(testbed, daemon, world, media)
     with (folder / "essay.odt").open("wb") as busy:  # a file open for writing: remount ro fails
         busy.write(b"draft")
         busy.flush()

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import decision, scan, uevents
+from bench import decision, requests, scan, signing, uevents
 
 RESULTS = Path("bench/results")
 
@@ -21,6 +21,8 @@ def main() -> int:
         "decision": decision.run(),
         "uevents": uevents.run(),
         "scan": scan.run(),
+        "signing": signing.run(),
+        "requests": requests.run(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -43,13 +43,13 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except (SigningError, SpoolError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # before OSError, of which it is one: `| head` is not an error
+        return EXIT_OK
     except OSError as e:
         print(f"{prog}: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 def safe(text: object, limit: int = 64) -> str:

@@ -7,12 +7,12 @@ during the scan is scanned once more, and counts as CHANGED (not clean) if it ch
 Nothing on the medium is ever written, deleted, or followed out of it, and nothing found on it
 makes the scan raise: it becomes a line of the report.
 
-The cost per file is kept to what those checks need, and clamd is never left waiting for
-guardd: there are no more threads than processors (hashing is the only work they can do side
-by side), each takes its next file straight from the walk (no queue: the walk is never ahead
-of them), hashes it with a buffer of its own, and keeps a few files in flight on one
-connection to clamd (Clamd.session, as clamdscan does) so clamd has the next file while guardd
-checks the last one. Clean verdicts go to the cache in batches, one transaction each.
+The cost per file is kept to what those checks need, and clamd is kept busy: there are no
+more threads than processors (hashing is the only work they can do side by side), each takes
+its next file straight from the walk (no queue: the walk is never ahead of them), hashes it
+with a buffer of its own, and keeps a few files in flight on one connection to clamd
+(Clamd.session, as clamdscan does), so that clamd has the next file while guardd checks the
+answer for the last. Clean verdicts go to the cache in batches, one transaction each.
 """
 
 from __future__ import annotations
@@ -438,8 +438,7 @@ class Scanner:
             if not stat.S_ISREG(before.st_mode):
                 os.close(fd)
                 return FileResult(job.path, FileOutcome.SKIPPED, detail=SPECIAL)
-            # By offset: the descriptor's own offset stays at the start, for clamd.
-            return _Opened(job, fd, before, _sha256(fd, buffer))
+            return _Opened(job, fd, before, _sha256(fd, buffer, before.st_size))
         except OSError as e:  # a read error on the medium (EIO)
             os.close(fd)
             return error_result(job.path, e)
@@ -565,11 +564,16 @@ class Scanner:
             log.warning("scan cache not writable; results not kept", exc_info=True)
 
 
-def _sha256(fd: int, buffer: bytearray) -> bytes:
+def _sha256(fd: int, buffer: bytearray, size: int) -> bytes:
+    """The file's SHA-256, read by offset (the descriptor's own offset stays at the start).
+    `size` is what fstat said: a short read ending there is the end, without one more read
+    to see nothing (a file that grew meanwhile fails the check for changes after)."""
     digest = hashlib.sha256()
     view = memoryview(buffer)
     offset = 0
-    while size := os.preadv(fd, [buffer], offset):
-        digest.update(view[:size])
-        offset += size
+    while count := os.preadv(fd, [buffer], offset):
+        digest.update(view[:count])
+        offset += count
+        if count < len(buffer) and offset == size:
+            break
     return digest.digest()

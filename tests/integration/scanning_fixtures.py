@@ -98,6 +98,7 @@ class Mounted:
         else:
             run("mkfs.exfat", str(self.image))
             self.loop = run("losetup", "-f", "--show", str(self.image)).strip()
+            run("blockdev", "--setrw", self.loop)  # a loop device keeps its last read-only flag
             run("mount.exfat-fuse", self.loop, str(self.path))
 
     def close(self) -> None:

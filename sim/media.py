@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class LoopMedium:
             _run("mount.exfat-fuse", self.devnode, str(where))
             _run("cp", "-a", f"{staging}/.", str(where))
             _run("umount", str(where))
+            # umount returns before exfat-fuse has written its last metadata and exited; a
+            # device made read-only in that window is left half-closed (reads then fail).
+            wait_fuse_gone(self.devnode)
         finally:
             where.rmdir()
 
@@ -95,6 +99,8 @@ class LoopMedium:
                 ["umount", "-l", str(self.mountpoint)], check=False, timeout=60, env=real_env()
             )
             self.mountpoint = None
+            if self.fs == "exfat":
+                wait_fuse_gone(self.devnode)
 
     def close(self) -> None:
         """Unmount, make writable again and detach the loop device."""
@@ -115,3 +121,23 @@ def _stage(staging: Path, files: dict[str | bytes, bytes], links: dict[str, str]
             f.write(data)
     for name, target in links.items():
         os.symlink(target, staging / name)
+
+
+def wait_fuse_gone(devnode: str, timeout: float = 10.0) -> None:
+    """Wait until no FUSE process serves `devnode` any more."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _fuse_serving(devnode):
+        time.sleep(0.02)
+
+
+def _fuse_serving(devnode: str) -> bool:
+    wanted = devnode.encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(b"fuse" in a for a in args[:1]) and wanted in args:
+            return True
+    return False

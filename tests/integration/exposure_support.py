@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ENROLLED, GuarddFactory
 
+from guardd.media.blockdev import is_read_only
 from sim.clamd import ClamdProcess
 from sim.daemon import GuarddProcess, wait_for
 from sim.media import LoopMedium
@@ -53,9 +54,12 @@ class Drive:
         return self.daemon.device("2-1") or {}
 
     def unlock(self) -> None:
+        """The mapping appears; as on a desktop, it is opened only after udev (and so guardd,
+        which holds it read-only at once) has dealt with it."""
         self.testbed.add_mapping(
             "dm-0", self.container, self.medium.devnode, self.medium.numbers, "ext4"
         )
+        wait_for(lambda: is_read_only(self.medium.devnode), 10, lambda: "never held read-only")
 
     def open(self, world: Path) -> Path:
         return self.medium.mount(world / "media" / "Head's stick")

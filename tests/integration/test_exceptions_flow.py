@@ -221,6 +221,7 @@ def test_read_only_approval_keeps_the_drive_read_only_after_its_scan(
     wait_for(lambda: bool((daemon.device("2-1") or {}).get("volumes")), 10, lambda: "no volume")
     medium = make_medium(world, media, CLEAN_FILES)
     testbed.add_mapping("dm-0", container, medium.devnode, medium.numbers, "ext4")
+    wait_for(lambda: is_read_only(medium.devnode), 10, lambda: "never held read-only")
     folder = medium.mount(world / "media" / "clerk")
     device = daemon.wait_verdict("2-1", "ready", timeout=30)
     assert str(device["reason"]).endswith("read-only, as IT approved")

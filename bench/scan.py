@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.stats import memory_kb
 from guardd.config import DaemonConfig
 from guardd.media.blockdev import is_read_only
 from guardd.scanning import Clamd, ScanCache, Scanner, ScanReport, ScanVerdict
@@ -424,15 +425,6 @@ def rescan(
 # -- 3: the daemon's memory while it scans 50,000 files -----------------------------------------
 
 
-def _status_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
 class _Sampler(threading.Thread):
     """Reads the daemon's VmRSS and VmHWM every RSS_SAMPLE_S until stopped; keeps the
     largest VmRSS seen and the last VmHWM (the kernel's own peak, between samples too)."""
@@ -448,7 +440,7 @@ class _Sampler(threading.Thread):
     def run(self) -> None:
         while not self._finished.is_set():
             try:
-                status = _status_kb(self.pid)
+                status = memory_kb(self.pid)
             except OSError:
                 return  # the daemon is gone
             self.peak_kb = max(self.peak_kb, status["VmRSS"])
@@ -511,7 +503,7 @@ def daemon_memory(clamd: ClamdProcess, work: Path) -> dict[str, Any]:
         wait_for(lambda: _judged(daemon), 10, lambda: "the volume was never judged")
         bed.add_mapping("dm-0", container, medium.devnode, medium.numbers, "ext4")
         wait_for(lambda: is_read_only(medium.devnode), 10, lambda: "never held read-only")
-        before = _status_kb(pid)
+        before = memory_kb(pid)
         sampler = _Sampler(pid)
         sampler.start()
         started = time.perf_counter()

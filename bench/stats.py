@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -22,3 +23,13 @@ def summary_us(samples_s: list[float]) -> dict[str, float]:
         "p99_us": round(percentile(us, 99), 2),
         "max_us": round(max(us), 2),
     }
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields

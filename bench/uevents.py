@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stats import summary_us
+from bench.stats import memory_kb, summary_us
 from guardd.audit import verify
 from guardd.ipc.protocol import Op
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
@@ -25,15 +25,6 @@ STORM_EVENTS = 5000
 STORM_KEPT = 250  # the first devices stay plugged; every later one is plugged and unplugged
 STORM_DEVICES = (STORM_EVENTS + STORM_KEPT) // 2
 ENROLLED = [f"SCHOOL-{i:06d}" for i in range(50)]
-
-
-def _rss_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
 
 
 def _start(bed: UsbTestbed, workdir: Path) -> GuarddProcess:
@@ -63,7 +54,7 @@ def latency(workdir: Path) -> dict[str, object]:
             samples.append(time.perf_counter() - t0)
             bed.unplug(path)
             daemon.wait_gone(f"1-{port}")
-        rss = _rss_kb(daemon.proc.pid) if daemon.proc else {}
+        rss = memory_kb(daemon.proc.pid) if daemon.proc else {}
         inside = daemon.client.call(Op.STATS)
     finally:
         daemon.stop()
@@ -119,7 +110,7 @@ def storm(workdir: Path) -> dict[str, object]:
             if _read(f"{bed.root}{bed.device_path(1, k[2:])}/authorized")
             != (b"1" if v == "allowed" else b"0")
         ]
-        rss = _rss_kb(daemon.proc.pid) if daemon.proc else {}
+        rss = memory_kb(daemon.proc.pid) if daemon.proc else {}
     finally:
         daemon.stop()
         del bed

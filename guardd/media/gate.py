@@ -48,7 +48,7 @@ from rules import OnInfected, Policy, VolumeFacts
 
 RETRY_SECONDS = 5.0
 RULE_UNHOLDABLE = "scan:cannot-hold"
-UNAVAILABLE_PREFIX = "cannot scan right now"
+STOPPED_UNEXPECTEDLY = "cannot scan right now: the virus scan stopped unexpectedly"
 # Block contents that are not a filesystem to scan but hold one: wait for what sits on top.
 CONTAINER_TYPES = frozenset(
     {"crypto_LUKS", "BitLocker", "LVM2_member", "linux_raid_member", "crypto_TCRYPT"}
@@ -303,7 +303,7 @@ class MediaGate:
             return  # abandoned (unmounted, unplugged): a late answer changes nothing
         medium.progress = None
         if isinstance(result, BaseException):
-            self._failed(medium, f"{UNAVAILABLE_PREFIX}: the virus scan stopped unexpectedly")
+            self._failed(medium, STOPPED_UNEXPECTEDLY, retry=True)
             return
         medium.report = result
         self._audit.append("media.scanned", {**self._ids(medium), "scan": _scan_data(result)})
@@ -312,7 +312,7 @@ class MediaGate:
         elif result.verdict is ScanVerdict.INFECTED:
             self._infected(medium, result)
         else:
-            self._failed(medium, result.reason)
+            self._failed(medium, result.reason, retry=result.retryable)
 
     def _ready(self, medium: Medium, report: ScanReport) -> None:
         if self._read_only(medium.usb_path):
@@ -369,16 +369,13 @@ class MediaGate:
         else:
             self._audit.append("incident.reported", {**self._ids(medium), "incident": str(outcome)})
 
-    def _failed(self, medium: Medium, reason: str, retry: bool | None = None) -> None:
+    def _failed(self, medium: Medium, reason: str, retry: bool) -> None:
         medium.state = MediumState.SCAN_FAILED
-        retryable = reason.startswith(UNAVAILABLE_PREFIX) if retry is None else retry
         medium.reason = reason + (
-            "; guardd will try again by itself"
-            if retryable
-            else "; ask IT if you need the files on it"
+            "; guardd will try again by itself" if retry else "; ask IT if you need the files on it"
         )
         self._audit.append("media.scan_failed", {**self._ids(medium), "reason": reason})
-        if retryable and not medium.retrying:
+        if retry and not medium.retrying:
             medium.retrying = True
             self._runner.call_later(RETRY_SECONDS, lambda: self._retry(medium))
 
@@ -454,12 +451,10 @@ class MediaGate:
         # A change could not be scanned: hold the drive again, scan it all once more.
         self._rehold(medium)
         medium.scanned_mount_id = -1
-        reason = (
-            result.reason
-            if isinstance(result, ScanReport)
-            else f"{UNAVAILABLE_PREFIX}: the virus scan stopped unexpectedly"
-        )
-        self._failed(medium, reason)
+        if isinstance(result, ScanReport):
+            self._failed(medium, result.reason, retry=result.retryable)
+        else:
+            self._failed(medium, STOPPED_UNEXPECTEDLY, retry=True)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -103,6 +103,7 @@ class ScanReport:
     seconds: float
     reason: str
     omitted: int = 0  # entries counted but not listed (past MAX_LISTED of one kind)
+    retryable: bool = False  # clamd could not be reached: the same scan later may succeed
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON data (display paths, never raw bytes)."""
@@ -200,8 +201,11 @@ class Tally:
         """How many results had this outcome."""
         return self.counts.get(outcome, 0)
 
-    def report(self, db_version: int, seconds: float, stopped: str = "") -> ScanReport:
-        """The final report; `stopped` is why the scan did not finish ('' if it did)."""
+    def report(
+        self, db_version: int, seconds: float, stopped: str = "", retryable: bool = False
+    ) -> ScanReport:
+        """The final report; `stopped` is why the scan did not finish ('' if it did), and
+        `retryable` whether that was clamd being unreachable."""
         with self.lock:
             for listed in (self.infected, self.problems, self.skipped):
                 listed.sort(key=lambda r: r.path)  # workers finish in any order: be stable
@@ -218,6 +222,7 @@ class Tally:
                 seconds=seconds,
                 reason=reason,
                 omitted=self.omitted,
+                retryable=retryable and verdict is not ScanVerdict.INFECTED,
             )
 
     def _verdict(self, stopped: str) -> tuple[ScanVerdict, str]:

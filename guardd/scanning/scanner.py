@@ -185,6 +185,7 @@ class _Run:
         self.stop = threading.Event()
         self.walk_lock = threading.Lock()  # the walk is one generator: one worker at a time
         self.walk_error: Exception | None = None  # a bug in the walk: raised to the caller
+        self.retryable = False  # stopped because clamd could not be reached
         # Clean and unchanged, not yet in the cache: written a batch at a time, and already
         # an answer for the same content met again in this scan.
         self.fresh: set[bytes] = set()
@@ -195,10 +196,11 @@ class _Run:
         self._progress_lock = threading.Lock()
         self._last_progress = 0.0
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, retryable: bool = False) -> None:
         """Stop every worker: the scan cannot finish (first reason wins)."""
         if not self.stop.is_set():
             self._failure = reason
+            self.retryable = retryable
             self.stop.set()
 
     def stopped(self) -> bool:
@@ -307,7 +309,9 @@ class Scanner:
         try:
             db_version = self._clamd.version().db_version
         except ClamdUnavailable as e:
-            return Tally().report(0, time.monotonic() - started, unavailable_reason(e))
+            return Tally().report(
+                0, time.monotonic() - started, unavailable_reason(e), retryable=True
+            )
         except ClamdProtocolError:
             return Tally().report(0, time.monotonic() - started, BAD_ANSWER)
         self._forget_other_versions(db_version)
@@ -316,7 +320,9 @@ class Scanner:
         with contextlib.closing(entries()) as found:  # closing the walk closes its folders
             self._pump(found, run)
         run.tick(final=True)
-        return run.tally.report(db_version, time.monotonic() - started, run.stopped_reason())
+        return run.tally.report(
+            db_version, time.monotonic() - started, run.stopped_reason(), run.retryable
+        )
 
     def _forget_other_versions(self, db_version: int) -> None:
         if self._cache is not None and db_version:
@@ -370,7 +376,7 @@ class Scanner:
                     else:
                         break
         except ClamdUnavailable as e:
-            run.fail(unavailable_reason(e))
+            run.fail(unavailable_reason(e), retryable=True)
         finally:  # stopped or failed: what is still with clamd is dropped, unjudged
             for opened in flying.values():
                 opened.close()

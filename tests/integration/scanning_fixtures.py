@@ -40,17 +40,16 @@ def short_dir(prefix: str) -> Path:
 @pytest.fixture(scope="session", name="clamd")
 def clamd_fixture() -> Iterator[ClamdProcess]:
     """One clamd for every test that neither kills it nor changes its database."""
-    workdir = short_dir("guardd-clamd-")
-    process = ClamdProcess(workdir)
-    process.start()
-    yield process
-    process.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    yield from _running_clamd()
 
 
 @pytest.fixture(name="fresh_clamd")
 def fresh_clamd_fixture() -> Iterator[ClamdProcess]:
     """A clamd of the test's own, to kill or to give a new database."""
+    yield from _running_clamd()
+
+
+def _running_clamd() -> Iterator[ClamdProcess]:
     workdir = short_dir("guardd-clamd-")
     process = ClamdProcess(workdir)
     process.start()

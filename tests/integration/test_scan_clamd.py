@@ -88,6 +88,7 @@ def test_a_file_over_max_file_size(clamd: ClamdProcess, tmp_path: Path) -> None:
         f.truncate(11 << 20)  # past the sim's MaxFileSize 10M
     report = scanner_for(clamd).scan_tree(root)
     assert report.verdict is ScanVerdict.NOT_SCANNED
+    assert report.retryable is False  # scanning again will not help: the file stays too big
     [big] = report.problems
     assert (big.path, big.outcome) == (b"video.mp4", FileOutcome.LIMITS_EXCEEDED)
     assert big.signature.startswith("Heuristics.Limits.Exceeded")
@@ -170,6 +171,7 @@ def test_clamd_killed_mid_scan_then_back(fresh_clamd: ClamdProcess, tmp_path: Pa
     assert not fresh_clamd.running
     assert report.verdict is ScanVerdict.NOT_SCANNED
     assert report.reason == NOT_RUNNING
+    assert report.retryable is True  # clamd unreachable: the media gate tries again
     assert 100 <= report.files_scanned < 2000
     fresh_clamd.start()
     again = scanner.scan_tree(root)

@@ -111,7 +111,7 @@ def binding(doc: Document, **changes: Any) -> None:
         "machine_id": MACHINE,
         "user": "alice",
         "uid": 1001,
-        "device": DEVICE,
+        "subject": DEVICE,
         "now": time.time(),
         "skew_s": 300,
         "revoked_ids": frozenset(),
@@ -334,7 +334,7 @@ def test_approval_for_another_machine_user_or_serial(pki: Pki) -> None:
     assert binding_refused(doc, user="bob", uid=1002) == (
         f"approval {doc.id} is for user alice (uid 1001), not bob (uid 1002)"
     )
-    assert binding_refused(doc, device=DeviceRef("SCHOOL-000999", "0781", "5581")) == (
+    assert binding_refused(doc, subject=DeviceRef("SCHOOL-000999", "0781", "5581")) == (
         f"approval {doc.id} is for the device with serial 'SCHOOL-000123', not 'SCHOOL-000999'"
     )
 

@@ -141,7 +141,7 @@ def without_field(name: str) -> bytes:
     [
         (with_field("colour", "blue"), "unknown field 'colour'"),
         (with_field("version", 3), "document version 3 is not known"),
-        (with_field("version", 2), "a decision about a device is version 1"),
+        (with_field("version", 2), "field 'folder' is missing"),
         (
             with_field("folder", {"path": "/home/alice/Dropbox", "provider": "dropbox"}),
             "exactly one device or one folder",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rules._locate import KeyPath, LineLocator
+from rules._text import show, text_problem
 from rules.errors import Problem, RulesError
 from rules.model import (
     DEFAULT_ENCRYPTED_TYPES,
@@ -31,8 +32,6 @@ from rules.model import (
     duplicate_problems,
     fs_type_problem,
     rule_id_problem,
-    show,
-    text_problem,
     usb_id_problem,
     volume_uuid_problem,
 )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rules._text import show, text_problem
+from rules import _text
 from rules.cloud.allow import CloudDefault, CloudRule
 from rules.cloud.defaults import default_signatures
 from rules.cloud.providers import Signatures
@@ -32,6 +32,11 @@ _RULE_ID = re.compile(r"[a-z0-9._-]{1,64}")
 _FS_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # LUKS and BitLocker UUIDs are GUIDs; FAT/NTFS ones are shorter hex groups. Hex and dashes only.
 _VOLUME_UUID = re.compile(r"[0-9a-fA-F]+(?:-[0-9a-fA-F]+)*")
+
+
+# Defined in rules._text (the cloud rules use them too); still part of this module's interface.
+show = _text.show
+text_problem = _text.text_problem
 
 
 def usb_id_problem(name: str, value: str) -> str | None:

@@ -80,8 +80,8 @@ def _binding(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _subject(request: Mapping[str, Any]) -> dict[str, Any]:
-    if "folder" in request:
-        folder = request["folder"]
+    folder = request.get("folder")
+    if folder is not None:
         if not isinstance(folder, Mapping):
             raise DocumentError("the request's 'folder' is not an object")
         path, provider = folder.get("path"), folder.get("provider")

@@ -91,12 +91,13 @@ def _request_view(doc: dict[str, Any]) -> dict[str, Any]:
         "uid",
         "machine_id",
         "device",
+        "folder",
         "reason",
         "duration_s",
         "read_only",
         "created",
     )
-    return {k: doc.get(k) for k in keys}
+    return {k: doc.get(k) for k in keys if k in doc}
 
 
 def _standing(answer: Document | None, revoked: set[str | None], now: float) -> dict[str, Any]:

@@ -25,7 +25,15 @@ from guardd.cloud.roots import Place, Roots
 from guardd.exceptions.approvals import Honoured
 from guardd.media.mounts import Mount, read_mounts
 from guardd.store.cloud import BlockRow, CloudBlocks
-from rules import Found, HomeFacts, RuleSet, found_in_folder, found_in_home, judge_folder
+from rules import (
+    Found,
+    HomeFacts,
+    RuleSet,
+    Signatures,
+    found_in_folder,
+    found_in_home,
+    judge_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +186,13 @@ class CloudGuard:
     # -- one folder --------------------------------------------------------------------------
 
     @property
-    def _sigs(self):  # type: ignore[no-untyped-def]
+    def _sigs(self) -> Signatures:
         return self._rules.signatures
 
     def look_at(self, path: str) -> None:
         """Open the folder at `path`, find out whether it is a sync folder, and settle it."""
         place = self.roots.locate(path)
-        if place is None or len(place.parts) < 2:  # noqa: PLR2004  (a home is never blocked)
+        if place is None or len(place.parts) < 2:
             return
         try:
             fd = open_dir(place.fd, place.relative)
@@ -219,7 +227,7 @@ class CloudGuard:
             self._homes[key] = cached
         return cached
 
-    def _settle(  # noqa: PLR0913
+    def _settle(
         self, place: Place, fd: int, seen: Seen, found: Found, owner: int, row: BlockRow | None
     ) -> None:
         verdict = judge_folder(found, self._rules, self._machine_id)
@@ -339,9 +347,9 @@ def _recorded_owner(row: BlockRow | None, current: int) -> int:
     return uid if type(uid) is int else current
 
 
-def _named(home: HomeFacts, path: str, sigs: object) -> Found | None:
+def _named(home: HomeFacts, path: str, sigs: Signatures) -> Found | None:
     """A folder no marker gives away, but a sync client's config names (OneDrive's sync_dir)."""
-    return next((f for f in found_in_home(home, sigs) if f.path == path), None)  # type: ignore[arg-type]
+    return next((f for f in found_in_home(home, sigs) if f.path == path), None)
 
 
 def _still_at(place: Place, seen: Seen) -> bool:

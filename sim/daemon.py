@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -93,6 +94,15 @@ class GuarddProcess:
         code = self.proc.wait(timeout=20)
         self.proc = None
         return code
+
+    def events(self) -> list[dict[str, Any]]:
+        """The audit trail's records so far."""
+        lines = (self.state_dir / "audit.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def reload(self) -> object:
+        """Ask guardd to read its rules again (as guard-admin reload does)."""
+        return self.client.call(Op.RELOAD)
 
     def devices(self) -> list[dict[str, Any]]:
         """What `guardctl devices --json` would print."""

@@ -79,7 +79,7 @@ def test_request_approve_admit_then_revoke(
     wait_for(lambda: testbed.read(path, "authorized").strip() == "1", 5, lambda: "not authorised")
     wait_for(lambda: staff_requests(daemon)[0]["state"] == "approved", 5, lambda: "not approved")
     honoured = [e for e in daemon.events() if e["event"] == "approval.honoured"]
-    assert honoured[0]["data"]["by"] == fpr  # type: ignore[index]
+    assert honoured[0]["data"]["by"] == fpr
     # The approval survives a replug and a restart.
     testbed.unplug(path)
     daemon.wait_gone("2-1")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 from cloud_support import (
@@ -133,3 +135,84 @@ def test_a_block_survives_a_restart_and_an_allow_rule_restores_it_exactly(
     assert os.getxattr(folder, "user.note") == b"kept"
     wanted = {"cloud.blocked", "cloud.unblocked", "cloud.allowed"}
     assert wanted <= {e["event"] for e in daemon.events()}
+
+
+NEXTCLOUD_CFG = """[General]
+clientVersion=3.8.1
+
+[Accounts]
+0\\url=https://cloud.school.example/
+0\\Folders\\1\\localPath={school}/
+1\\url=https://my-own-cloud.example.com
+1\\Folders\\1\\localPath={personal}/
+"""
+
+
+def test_the_schools_nextcloud_is_allowed_while_another_server_is_blocked(
+    guardd: GuarddFactory, world: Path
+) -> None:
+    homes = world / "homes"
+    home = make_home(homes)
+    school, personal = home / "School Nextcloud", home / "Nextcloud"
+    for folder in (school, personal):
+        folder.mkdir()
+        make_tree(folder, markers=(".sync_0a1b2c.db",))
+    config = home / ".config" / "Nextcloud"
+    config.mkdir(parents=True)
+    (config / "nextcloud.cfg").write_text(NEXTCLOUD_CFG.format(school=school, personal=personal))
+    rule = '\n[[cloud]]\nid = "school-cloud"\nprovider = "nextcloud"\n'
+    rule += 'server = "https://cloud.school.example"\n'
+    daemon = guardd(ENROLLED + rule, homes=[homes])
+    allowed = wait_state(daemon, school, "allowed")
+    assert allowed["rule"] == "school-cloud"
+    assert allowed["server"] == "https://cloud.school.example"
+    blocked = wait_state(daemon, personal, "blocked")
+    assert blocked["server"] == "https://my-own-cloud.example.com"
+    assert folder_state(school) == (0o755, STAFF, STAFF)
+    assert folder_state(personal) == LOCKED
+
+
+def test_a_folder_swapped_for_a_symlink_never_redirects_the_block(
+    guardd: GuarddFactory, world: Path
+) -> None:
+    homes = world / "homes"
+    home = make_home(homes)
+    outside = world / "outside"
+    outside.mkdir()
+    outside.chmod(0o755)
+    (outside / "passwd").write_text("root:x:0:0")
+    before = folder_state(outside), fingerprint(outside)
+    daemon = guardd(homes=[homes])
+    folder, aside = home / "Dropbox", home / "aside"
+    folder.mkdir()
+    make_tree(folder, markers=(".dropbox", ".dropbox.cache"))
+    stop = threading.Event()
+    changed: list[tuple[int, int, int]] = []
+
+    def swap() -> None:
+        while not stop.is_set():
+            folder.rename(aside)
+            folder.symlink_to(outside)
+            folder.unlink()
+            aside.rename(folder)
+
+    def watch() -> None:
+        while not stop.is_set():
+            if folder_state(outside) != before[0]:
+                changed.append(folder_state(outside))
+
+    threads = [threading.Thread(target=swap), threading.Thread(target=watch)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)  # let the guard race the swaps for a while (not a timing assertion)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert changed == []
+    assert (folder_state(outside), fingerprint(outside)) == before
+    raced = [e["event"] for e in daemon.events() if e["event"].startswith("cloud.")]
+    assert "cloud.gone" in raced or "cloud.moved_away" in raced  # guardd did race the swaps
+    # The last rename put the real folder back: guardd sees it and blocks it.
+    wait_state(daemon, folder, "blocked")
+    assert folder_state(folder) == LOCKED
+    assert (folder_state(outside), fingerprint(outside)) == before

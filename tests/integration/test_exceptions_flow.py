@@ -7,10 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from commands import run
+from commands import it_trusted, run
 from conftest import GuarddFactory
 from exposure_support import CLEAN_FILES, clamd, make_medium, media, writable
-from test_signing_support import Homes, Keyring, homes_fixture
+from test_signing_support import Homes, homes_fixture
 
 from guardd.exchange.spool import Spool
 from guardd.media.blockdev import is_read_only
@@ -21,17 +21,6 @@ from sim.media import LoopMedium
 from sim.usb import UsbTestbed, stick
 
 NOBODY = 65534
-
-
-def it_trusted(daemon: GuarddProcess, homes: Homes, world: Path) -> tuple[Keyring, str]:
-    """An IT approver's key, trusted on this machine with guard-admin keys add."""
-    it = homes.keyring()
-    fpr = it.new_key("IT Approver")
-    (world / "it.asc").write_bytes(it.public(fpr))
-    added = run("guard-admin", "--config", str(daemon.config), "keys", "add", str(world / "it.asc"))
-    assert added.returncode == 0, added.stderr
-    assert run("guard-admin", "--socket", str(daemon.socket), "reload").returncode == 0
-    return it, fpr
 
 
 def request(daemon: GuarddProcess, device: str, duration: str = "1d") -> str:

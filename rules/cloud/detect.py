@@ -130,6 +130,6 @@ def _mounts(home: HomeFacts, root: str, sigs: Signatures) -> list[Found]:
         path = posixpath.normpath(mount) if mount.startswith("/") else ""
         if provider is None or not path or "\x00" in path or not is_inside(path, root):
             continue
-        evidence = f"a {provider.name} mount ({fs_type})"
+        evidence = f"mounted here by {provider.name} ({fs_type})"
         found.append(Found(path, provider.provider_id, provider.name, evidence=evidence))
     return found

@@ -103,7 +103,8 @@ def test_with_providers_adds_and_replaces() -> None:
     c = Provider("c", "C", home_folders=("C",))
     merged = base.with_providers([c, new_b])
     assert [p.name for p in merged.providers] == ["A", "New B", "C"]
-    assert base.get("b") is not None and base.get("b") != new_b  # unchanged
+    assert base.get("b") is not None
+    assert base.get("b") != new_b  # unchanged
 
 
 def test_a_broken_providers_file_is_a_rules_error() -> None:

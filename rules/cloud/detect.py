@@ -51,7 +51,10 @@ def found_in_folder(folder: FolderFacts, home: HomeFacts, sigs: Signatures) -> F
     path = posixpath.normpath(folder.path) if folder.path.startswith("/") else ""
     if root is None or not path or "\x00" in path or not is_inside(path, root):
         return None
-    matches = [(p, hits) for p in sigs.providers if (hits := p.marker_hits(folder.entries))]
+    entries = sigs.marker_entries(folder.entries)
+    if not entries:
+        return None
+    matches = [(p, hits) for p in sigs.providers if (hits := p.marker_hits(entries))]
     if not matches:
         return None
     for candidate, candidate_hits in matches:

@@ -116,3 +116,10 @@ def test_a_broken_providers_file_is_a_rules_error() -> None:
     ]
     with pytest.raises(RulesError, match="not valid TOML"):
         signatures_from_text("[[provider]\n", "providers.toml")
+
+
+def test_marker_entries_keeps_only_what_some_marker_matches() -> None:
+    sigs = default_signatures()
+    entries = frozenset({"notes.odt", ".stfolder", ".sync_1.db", ".dropbox", "Dropbox"})
+    assert sigs.marker_entries(entries) == {".stfolder", ".sync_1.db", ".dropbox"}
+    assert Signatures((Provider("p", "P", home_folders=("P",)),)).marker_entries(entries) == set()

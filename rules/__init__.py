@@ -8,7 +8,7 @@ packaged provider signatures, read once).
 from rules.cloud.allow import CloudDefault, CloudRule
 from rules.cloud.defaults import default_signatures
 from rules.cloud.detect import found_in_folder, found_in_home
-from rules.cloud.facts import FolderFacts, Found, HomeFacts
+from rules.cloud.facts import MAX_CONFIG_TEXT, MAX_FOLDER_ENTRIES, FolderFacts, Found, HomeFacts
 from rules.cloud.judge import RULE_DEFAULT, RULE_UNKNOWN_PROVIDER, CloudVerdict, judge_folder
 from rules.cloud.providers import MarkerMatch, Provider, Signatures
 from rules.cloud.servers import normal_server
@@ -27,6 +27,8 @@ from rules.model import Drive, OnInfected, Policy, RuleSet
 from rules.parser import MAX_RULES_FILE_BYTES, load_rules, parse_rules
 
 __all__ = [
+    "MAX_CONFIG_TEXT",
+    "MAX_FOLDER_ENTRIES",
     "MAX_RULES_FILE_BYTES",
     "RULE_DEFAULT",
     "RULE_UNKNOWN_PROVIDER",

@@ -206,8 +206,10 @@ def cloud_duplicate_problems(
     by_id: dict[str, Drive | CloudRule] = {drive.rule_id: drive for drive in drives}
     problems: list[Problem] = []
     for rule in rules:
-        first = by_id.setdefault(rule.rule_id, rule)
-        if first is not rule:
+        first = by_id.get(rule.rule_id)
+        if first is None:
+            by_id[rule.rule_id] = rule
+        else:
             message = (
                 f"duplicate rule id {show(rule.rule_id)}: already used at {_where(first, rule)}"
             )

@@ -306,7 +306,7 @@ def _known_cloud_rules(
             if rule.provider in known:
                 rules.append(rule)
                 continue
-            hint = difflib.get_close_matches(rule.provider, known, n=1)
+            hint = difflib.get_close_matches(rule.provider, known, n=1, cutoff=0.8)
             extra = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(known)}"
             message = f"unknown provider {show(rule.provider)} in [[cloud]]; {extra}"
             problems.append(Problem(parsed.source, line, message))

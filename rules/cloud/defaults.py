@@ -36,5 +36,5 @@ def signatures_from_text(text: str, source: str) -> Signatures:
             checker.add((key,), f"a providers file has only [[provider]] tables, not {key!r}")
     providers = parse_providers(document.get("provider", []), checker)
     if checker.problems:
-        raise RulesError(checker.problems)
+        raise RulesError(sorted(checker.problems, key=lambda problem: problem.line))
     return Signatures(tuple(providers))

@@ -51,7 +51,10 @@ def found_in_folder(folder: FolderFacts, home: HomeFacts, sigs: Signatures) -> F
     path = posixpath.normpath(folder.path) if folder.path.startswith("/") else ""
     if root is None or not path or "\x00" in path or not is_inside(path, root):
         return None
-    matches = [(p, hits) for p in sigs.providers if (hits := p.marker_hits(folder.entries))]
+    entries = sigs.marker_entries(folder.entries)
+    if not entries:
+        return None
+    matches = [(p, hits) for p in sigs.providers if (hits := p.marker_hits(entries))]
     if not matches:
         return None
     for candidate, candidate_hits in matches:
@@ -130,6 +133,6 @@ def _mounts(home: HomeFacts, root: str, sigs: Signatures) -> list[Found]:
         path = posixpath.normpath(mount) if mount.startswith("/") else ""
         if provider is None or not path or "\x00" in path or not is_inside(path, root):
             continue
-        evidence = f"a {provider.name} mount ({fs_type})"
+        evidence = f"mounted here by {provider.name} ({fs_type})"
         found.append(Found(path, provider.provider_id, provider.name, evidence=evidence))
     return found

@@ -18,8 +18,9 @@ from rules.cloud.readers import ConfigFolder, read_config
 def found_in_home(home: HomeFacts, sigs: Signatures) -> list[Found]:
     """The sync folders a home's configs, folders and mounts show, each path once.
 
-    Folders named by configs come first, then the clients' own folders, then mounts;
-    a path is reported once, by the first evidence for it.
+    Provider by provider (in signature order): the folders its configs name, then its own
+    folders; then the mounts. A path is reported once, by the first evidence for it.
+    A folder a config names may not exist (yet): the daemon checks before acting.
     """
     root = normal_home(home.home)
     if root is None:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from guardd.audit import AuditLog, JsonValue
 from guardd.cloud import lock
@@ -22,6 +22,7 @@ from guardd.cloud.crawl import CrawlCounts, Seen, crawl
 from guardd.cloud.facts import folder_facts, home_facts, look
 from guardd.cloud.folder import CloudFolder, FolderState, found_from_json, found_json
 from guardd.cloud.roots import Place, Roots
+from guardd.cloud.unmount import detach
 from guardd.exceptions.approvals import Honoured
 from guardd.media.mounts import Mount, read_mounts
 from guardd.store.cloud import BlockRow, CloudBlocks
@@ -157,21 +158,9 @@ class CloudGuard:
     def mounts_changed(self) -> None:
         """The mount table changed: a sync client may have mounted (rclone, pCloud)."""
         self._homes.clear()
-        for root in list(self.roots.fds):
-            for home in self._home_names(root):
-                for found in found_in_home(self._home(root, home), self._sigs):
-                    self.look_at(found.path)
-
-    def _home_names(self, root: str) -> list[str]:
-        return sorted({home for (r, home) in self._homes if r == root} | self._known_homes(root))
-
-    def _known_homes(self, root: str) -> set[str]:
-        homes = set()
-        for path in self._folders:
-            place = self.roots.locate(path)
-            if place is not None and place.root == root:
-                homes.add(place.home)
-        return homes
+        for mount in read_mounts():
+            if self._sigs.mount_provider(mount.fstype) is not None:
+                self.look_at(mount.mountpoint)
 
     def rejudge(self, rules: RuleSet | None = None) -> int:
         """Judge every known folder again (new rules, or an approval began or ended)."""
@@ -194,23 +183,69 @@ class CloudGuard:
         place = self.roots.locate(path)
         if place is None or len(place.parts) < 2:
             return
+        hint = None
+        mount = _mount_at(os.path.normpath(path), self._sigs)
+        if mount is not None:
+            hint = self._sync_mount(place, mount)
+            if hint is None:
+                return
         try:
             fd = open_dir(place.fd, place.relative)
         except (OSError, BeneathError):
             self._gone(os.path.normpath(path))
             return
         try:
-            self._settle_open(place, fd)
+            self._settle_open(place, fd, hint)
         finally:
             os.close(fd)
 
-    def _settle_open(self, place: Place, fd: int) -> None:
+    def _sync_mount(self, place: Place, mount: Mount) -> Found | None:
+        """A sync client's FUSE mount: judged as it stands; when it must be blocked, detached
+        so the folder under it can be blocked (the Found to block it as), else None."""
+        home = self._home(place.root, place.home)
+        found = _named(home, mount.mountpoint, self._sigs)
+        if found is None:
+            return None
+        if self._allowed(found) is not None:
+            self._settle_mounted(found, home.owner_uid)
+            return None
+        try:
+            detach(mount.mountpoint)
+        except OSError as e:
+            verdict = judge_folder(found, self._rules, self._machine_id)
+            problem = f"could not unmount it: {e.strerror or e}"
+            failed = CloudFolder(
+                found,
+                home.owner_uid,
+                FolderState.FAILED,
+                verdict.rule,
+                verdict.reason,
+                None,
+                problem,
+            )
+            self._record(failed)
+            return None
+        self._homes.pop((place.root, place.home), None)
+        self._audit.append(
+            "cloud.unmounted",
+            {
+                "path": found.path,
+                "provider": found.provider,
+                "fstype": mount.fstype,
+                "uid": home.owner_uid,
+            },
+        )
+        return found
+
+    def _settle_open(self, place: Place, fd: int, hint: Found | None = None) -> None:
         seen = look(fd, place.relative)
         row = self._blocks.by_inode(seen.dev, seen.ino)
         owner = _recorded_owner(row, seen.uid)
         home = self._home(place.root, place.home)
         facts = folder_facts(place.root, seen, owner)
-        found = found_in_folder(facts, home, self._sigs) or _named(home, facts.path, self._sigs)
+        found = (
+            hint or found_in_folder(facts, home, self._sigs) or _named(home, facts.path, self._sigs)
+        )
         if found is None and row is not None:
             found = found_from_json({**row.found, "path": facts.path})
         if found is None:
@@ -227,29 +262,39 @@ class CloudGuard:
             self._homes[key] = cached
         return cached
 
+    def _allowed(self, found: Found) -> CloudFolder | None:
+        """What an allow rule or an approval in force says of this folder (owner and
+        problem filled in by the caller), or None when it must be blocked."""
+        verdict = judge_folder(found, self._rules, self._machine_id)
+        if verdict.allowed:
+            return CloudFolder(found, -1, FolderState.ALLOWED, verdict.rule, verdict.reason)
+        approval = self._approval(found.path, found.provider)
+        if approval is None:
+            return None
+        until = float(approval.document.not_after or 0)
+        return CloudFolder(
+            found,
+            -1,
+            FolderState.APPROVED,
+            f"approval:{approval.document.id}",
+            f"allowed: exception approved by IT until {_when(until)}",
+            until,
+        )
+
+    def _settle_mounted(self, found: Found, owner: int) -> None:
+        allowed = self._allowed(found)
+        if allowed is not None:
+            self._record(replace(allowed, owner_uid=owner))
+
     def _settle(
         self, place: Place, fd: int, seen: Seen, found: Found, owner: int, row: BlockRow | None
     ) -> None:
-        verdict = judge_folder(found, self._rules, self._machine_id)
-        approval = None if verdict.allowed else self._approval(found.path, found.provider)
-        if verdict.allowed or approval is not None:
+        allowed = self._allowed(found)
+        if allowed is not None:
             problem = self._unblock(fd, found, row, owner) if row is not None else ""
-            if approval is not None:
-                until = float(approval.document.not_after or 0)
-                folder = CloudFolder(
-                    found,
-                    owner,
-                    FolderState.APPROVED,
-                    f"approval:{approval.document.id}",
-                    f"allowed: exception approved by IT until {_when(until)}",
-                    until,
-                    problem,
-                )
-            else:
-                folder = CloudFolder(
-                    found, owner, FolderState.ALLOWED, verdict.rule, verdict.reason, None, problem
-                )
+            folder = replace(allowed, owner_uid=owner, problem=problem)
         else:
+            verdict = judge_folder(found, self._rules, self._machine_id)
             problem = self._block(place, fd, seen, found, row)
             state = FolderState.FAILED if problem else FolderState.BLOCKED
             folder = CloudFolder(found, owner, state, verdict.rule, verdict.reason, None, problem)
@@ -340,6 +385,18 @@ class CloudGuard:
             },
         )
         return ""
+
+
+def _mount_at(path: str, sigs: Signatures) -> Mount | None:
+    """The sync client's mount exactly at `path`, if there is one."""
+    return next(
+        (
+            m
+            for m in read_mounts()
+            if m.mountpoint == path and sigs.mount_provider(m.fstype) is not None
+        ),
+        None,
+    )
 
 
 def _recorded_owner(row: BlockRow | None, current: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,9 @@ from cloud_support import (
 )
 from commands import run
 from conftest import ENROLLED, GuarddFactory
+
+from guardd.media.mounts import read_mounts
+from sim.env import real_env
 
 LOCKED = (0o000, 0, 0)
 
@@ -216,3 +220,40 @@ def test_a_folder_swapped_for_a_symlink_never_redirects_the_block(
     wait_state(daemon, folder, "blocked")
     assert folder_state(folder) == LOCKED
     assert (folder_state(outside), fingerprint(outside)) == before
+
+
+def test_an_rclone_mount_in_a_home_is_unmounted_and_its_folder_blocked(
+    guardd: GuarddFactory, world: Path
+) -> None:
+    homes = world / "homes"
+    home = make_home(homes)
+    remote = world / "remote"
+    remote.mkdir()
+    (remote / "lesson plans.odt").write_bytes(b"PK\x03\x04 plans")
+    before = fingerprint(remote)
+    mountpoint = home / "cloud"
+    mountpoint.mkdir()
+    os.chown(mountpoint, STAFF, STAFF)
+    daemon = guardd(homes=[homes])
+    subprocess.run(
+        [
+            "rclone",
+            "mount",
+            f":local:{remote}",
+            str(mountpoint),
+            "--daemon",
+            "--config",
+            "/dev/null",
+        ],
+        check=True,
+        timeout=30,
+        env=real_env(),
+    )
+    shown = wait_state(daemon, mountpoint, "blocked")
+    assert shown["provider"] == "rclone"
+    assert "fuse.rclone" in shown["evidence"]
+    assert not any(m.mountpoint == str(mountpoint) for m in read_mounts())
+    assert folder_state(mountpoint) == LOCKED
+    assert fingerprint(remote) == before  # the remote's files are untouched
+    unmounted = [e for e in daemon.events() if e["event"] == "cloud.unmounted"]
+    assert unmounted[0]["data"]["fstype"] == "fuse.rclone"

@@ -93,11 +93,13 @@ def big_home(work: Path, bed: UsbTestbed) -> dict[str, object]:
     """The crawl of a home with BIG_FILES files (time, RSS), then IDLE_S of idle CPU."""
     homes = work / "homes-big"
     made = _big_home(homes / "staff")
+    started = time.perf_counter()
     daemon = _daemon(bed, work / "guardd-big", homes)
     try:
         assert daemon.proc is not None
         pid = daemon.proc.pid
         wait_for(lambda: _crawled(daemon) is not None, 120, lambda: "the crawl never ended")
+        startup_s = time.perf_counter() - started
         crawl = _crawled(daemon) or {}
         memory = memory_kb(pid)
         watches = _watches(pid)
@@ -113,10 +115,11 @@ def big_home(work: Path, bed: UsbTestbed) -> dict[str, object]:
         "files": made,
         "crawl": {
             "seconds": seconds,
+            "from_daemon_start_s": round(startup_s, 3),  # start, watches set, crawl, judged
             "folders": crawl.get("folders"),
             "files_seen": crawl.get("files"),
             "target_s": 10,
-            "met": seconds < 10,
+            "met": startup_s < 10,
         },
         "daemon_rss_kb": memory,
         "rss_met": memory.get("VmHWM", 0) < 60 * 1024,

@@ -133,11 +133,6 @@ class HomeWatcher:
         self._observers[root] = observer
         return None
 
-    def watching(self, root: str) -> bool:
-        """Whether inotify watches this root (else it is crawled on a timer)."""
-        observer = self._observers.get(root)
-        return observer is not None and observer.is_alive()
-
     def stop(self) -> None:
         """Stop every observer."""
         for observer in self._observers.values():

@@ -45,8 +45,12 @@ def cmd_status(client: Client, args: argparse.Namespace) -> int:
 def cmd_request(client: Client, args: argparse.Namespace) -> int:
     """Ask IT for an exception for a blocked device."""
     request = {"device": args.device, "reason": args.reason, "duration": args.duration}
-    made = client.call(Op.REQUEST, {**request, "read_only": args.read_only})
-    if args.json:
+    return _send(client, {**request, "read_only": args.read_only}, args.json)
+
+
+def _send(client: Client, request: dict[str, object], as_json: bool) -> int:
+    made = client.call(Op.REQUEST, request)
+    if as_json:
         print_json(made)
     else:
         print("Your request was sent to IT. You will see here when they answer:")
@@ -67,14 +71,9 @@ def cmd_cloud(client: Client, args: argparse.Namespace) -> int:
 def cmd_request_cloud(client: Client, args: argparse.Namespace) -> int:
     """Ask IT for an exception for a blocked cloud-sync folder."""
     folder = os.path.abspath(args.folder)
-    request = {"folder": folder, "reason": args.reason, "duration": args.duration}
-    made = client.call(Op.REQUEST, request)
-    if args.json:
-        print_json(made)
-    else:
-        print("Your request was sent to IT. You will see here when they answer:")
-        print_requests(requests_list([made]))
-    return EXIT_OK
+    return _send(
+        client, {"folder": folder, "reason": args.reason, "duration": args.duration}, args.json
+    )
 
 
 def cmd_requests(client: Client, args: argparse.Namespace) -> int:

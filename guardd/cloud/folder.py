@@ -31,14 +31,8 @@ class CloudFolder:
 
     def view(self) -> dict[str, JsonValue]:
         """The folder as the CLIs and the tray show it."""
-        found = self.found
         return {
-            "path": found.path,
-            "provider": found.provider,
-            "name": found.name,
-            "account": found.account,
-            "server": found.server,
-            "evidence": found.evidence,
+            **found_json(self.found),
             "owner_uid": self.owner_uid,
             "state": self.state,
             "rule": self.rule,

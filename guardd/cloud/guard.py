@@ -73,6 +73,7 @@ class CloudGuard:
         self._clock = clock
         self._folders: dict[str, CloudFolder] = {}
         self._homes: dict[tuple[str, str], HomeFacts] = {}
+        self._mounts: list[Mount] | None = None  # read again when the mount table changes
 
     # -- what staff and IT see -------------------------------------------------------------
 
@@ -158,7 +159,8 @@ class CloudGuard:
     def mounts_changed(self) -> None:
         """The mount table changed: a sync client may have mounted (rclone, pCloud)."""
         self._homes.clear()
-        for mount in read_mounts():
+        self._mounts = None
+        for mount in self._mount_table():
             if self._sigs.mount_provider(mount.fstype) is not None:
                 self.look_at(mount.mountpoint)
 
@@ -184,7 +186,7 @@ class CloudGuard:
         if place is None or len(place.parts) < 2:
             return
         hint = None
-        mount = _mount_at(os.path.normpath(path), self._sigs)
+        mount = self._mount_at(os.path.normpath(path))
         if mount is not None:
             hint = self._sync_mount(place, mount)
             if hint is None:
@@ -198,6 +200,19 @@ class CloudGuard:
             self._settle_open(place, fd, hint)
         finally:
             os.close(fd)
+
+    def _mount_table(self) -> list[Mount]:
+        if self._mounts is None:
+            self._mounts = read_mounts()
+        return self._mounts
+
+    def _mount_at(self, path: str) -> Mount | None:
+        """The sync client's mount exactly at `path`, if there is one."""
+        sigs = self._sigs
+        mounts = self._mount_table()
+        return next(
+            (m for m in mounts if m.mountpoint == path and sigs.mount_provider(m.fstype)), None
+        )
 
     def _sync_mount(self, place: Place, mount: Mount) -> Found | None:
         """A sync client's FUSE mount: judged as it stands; when it must be blocked, detached
@@ -226,6 +241,7 @@ class CloudGuard:
             self._record(failed)
             return None
         self._homes.pop((place.root, place.home), None)
+        self._mounts = None
         self._audit.append(
             "cloud.unmounted",
             {
@@ -257,7 +273,7 @@ class CloudGuard:
         key = (root, home)
         cached = self._homes.get(key)
         if cached is None:
-            mounts: list[Mount] = read_mounts()
+            mounts = self._mount_table()
             cached = home_facts(self.roots.fds[root], root, home, self._sigs, mounts)
             self._homes[key] = cached
         return cached
@@ -385,18 +401,6 @@ class CloudGuard:
             },
         )
         return ""
-
-
-def _mount_at(path: str, sigs: Signatures) -> Mount | None:
-    """The sync client's mount exactly at `path`, if there is one."""
-    return next(
-        (
-            m
-            for m in read_mounts()
-            if m.mountpoint == path and sigs.mount_provider(m.fstype) is not None
-        ),
-        None,
-    )
 
 
 def _recorded_owner(row: BlockRow | None, current: int) -> int:

@@ -235,21 +235,19 @@ def test_an_rclone_mount_in_a_home_is_unmounted_and_its_folder_blocked(
     mountpoint.mkdir()
     os.chown(mountpoint, STAFF, STAFF)
     daemon = guardd(homes=[homes])
-    subprocess.run(
-        [
-            "rclone",
-            "mount",
-            f":local:{remote}",
-            str(mountpoint),
-            "--daemon",
-            "--config",
-            "/dev/null",
-        ],
-        check=True,
-        timeout=30,
+    # In the foreground, as a sync client runs: `--daemon` would wait for a mount guardd
+    # may already have detached.
+    client = subprocess.Popen(
+        ["rclone", "mount", f":local:{remote}", str(mountpoint), "--config", "/dev/null"],
         env=real_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    shown = wait_state(daemon, mountpoint, "blocked")
+    try:
+        shown = wait_state(daemon, mountpoint, "blocked")
+    finally:
+        client.terminate()
+        client.wait(timeout=30)
     assert shown["provider"] == "rclone"
     assert "fuse.rclone" in shown["evidence"]
     assert not any(m.mountpoint == str(mountpoint) for m in read_mounts())

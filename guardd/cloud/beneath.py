@@ -12,7 +12,7 @@ import stat
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-MAX_DEPTH = 256
+MAX_DEPTH = 2048  # components: PATH_MAX (4096) cannot name a deeper folder
 
 
 class BeneathError(ValueError):

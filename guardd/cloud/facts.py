@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from guardd.cloud.beneath import is_dir, open_dir, read_file
-from guardd.cloud.crawl import Seen, listing, seen
+from guardd.cloud.crawl import Keep, Seen, listing, seen
 from guardd.media.mounts import Mount
 from rules import FolderFacts, HomeFacts, Signatures
 
@@ -45,10 +45,35 @@ def _owner(root_fd: int, home: str) -> int:
         os.close(fd)
 
 
-def look(fd: int, relative: str) -> Seen:
-    """The facts of one folder already open at `fd`."""
+def marker_keeper(sigs: Signatures) -> Keep:
+    """The names that count as markers in a folder: those matching a provider's marker and
+    made by the folder's owner (or root). Someone else's marker in a folder they can write
+    to must not get its owner locked out of it."""
+
+    def keep(fd: int, names: list[str], owner: int) -> frozenset[str]:
+        candidates = sigs.marker_entries(frozenset(names))
+        if not candidates or owner == 0:
+            return candidates
+        return frozenset(name for name in candidates if _owner_of(fd, name) in (owner, 0))
+
+    return keep
+
+
+def _owner_of(fd: int, name: str) -> int:
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False).st_uid
+    except OSError:
+        return -1
+
+
+def look(fd: int, relative: str, keep: Keep, owner: int | None = None) -> Seen:
+    """The facts of one folder already open at `fd` (markers judged against `owner`, the
+    recorded owner of a blocked folder, else the folder's own)."""
     names, _, _ = listing(fd)
-    return seen(fd, relative, names)
+    if owner is None:
+        return seen(fd, relative, names, keep)
+    st = os.fstat(fd)
+    return Seen(relative, st.st_uid, st.st_dev, st.st_ino, keep(fd, names, owner))
 
 
 def folder_facts(root: str, folder: Seen, owner_uid: int) -> FolderFacts:

@@ -28,6 +28,8 @@ class CloudFolder:
     reason: str
     until: float | None = None
     problem: str = ""
+    dev: int = 0  # the folder itself (0, 0 for a sync mount): what a request is bound to
+    ino: int = 0
 
     def view(self) -> dict[str, JsonValue]:
         """The folder as the CLIs and the tray show it."""

@@ -1,10 +1,9 @@
 """The cloud-sync guard: sync folders found in the homes, judged, and blocked or let be.
 
-Runs on the daemon's loop (the crawl at start on a worker thread). For every folder it
-looks at, it opens the folder by descriptor under its watch root, gathers the facts, asks
-rules/ what it is and whether it is allowed, then records and blocks it, or restores it
-exactly when it is allowed now (a rule, or an approval from IT). See guardd.cloud.lock for
-what "blocked" means.
+Runs on the daemon's loop (the crawl on a worker thread). For every folder it looks at, it
+opens the folder by descriptor under its watch root, gathers the facts, asks rules/ what it
+is and whether it is allowed, then has the Blocker record and lock it, or restore it exactly
+when it is allowed now (a rule, or an approval from IT bound to this very folder).
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from guardd.audit import AuditLog, JsonValue
-from guardd.cloud import lock
 from guardd.cloud.beneath import BeneathError, open_dir
+from guardd.cloud.blocker import Blocker
 from guardd.cloud.crawl import CrawlCounts, Seen, crawl
-from guardd.cloud.facts import folder_facts, home_facts, look
-from guardd.cloud.folder import CloudFolder, FolderState, found_from_json, found_json
+from guardd.cloud.facts import folder_facts, home_facts, look, marker_keeper
+from guardd.cloud.folder import CloudFolder, FolderState, found_from_json
 from guardd.cloud.roots import Place, Roots
 from guardd.cloud.unmount import detach
 from guardd.exceptions.approvals import Honoured
@@ -38,12 +37,14 @@ from rules import (
 
 log = logging.getLogger(__name__)
 
-ApprovalFor = Callable[[str, str], Honoured | None]
+# (what was found, the folder's device and inode, or 0, 0 for a mount) -> approval in force
+ApprovalFor = Callable[[Found, int, int], Honoured | None]
+Change = tuple[str, bool]  # (path, is a folder)
 
 
 @dataclass
 class CrawlResult:
-    """What the start-up crawl found (on a worker thread; applied on the loop)."""
+    """What a crawl found (on a worker thread; applied on the loop)."""
 
     paths: list[str] = field(default_factory=list)
     counts: CrawlCounts = field(default_factory=CrawlCounts)
@@ -65,15 +66,18 @@ class CloudGuard:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.roots = roots
-        self._blocks = blocks
+        self._blocker = Blocker(blocks, audit, clock)
         self._audit = audit
         self._rules = rules
         self._machine_id = machine_id
         self._approval = approval
-        self._clock = clock
         self._folders: dict[str, CloudFolder] = {}
         self._homes: dict[tuple[str, str], HomeFacts] = {}
         self._mounts: list[Mount] | None = None  # read again when the mount table changes
+
+    @property
+    def _sigs(self) -> Signatures:
+        return self._rules.signatures
 
     # -- what staff and IT see -------------------------------------------------------------
 
@@ -86,37 +90,42 @@ class CloudGuard:
         """The sync folder at `path`, if guardd knows one there."""
         return self._folders.get(os.path.normpath(path)) if path.startswith("/") else None
 
-    # -- the crawl at start ------------------------------------------------------------------
+    # -- crawls ------------------------------------------------------------------------------
 
     def crawl(self) -> CrawlResult:
         """Walk every home for sync folders. Worker thread: reads only, touches no state."""
         started = time.perf_counter()
         result = CrawlResult()
         mounts = read_mounts()
-        sigs = self._rules.signatures
+        sigs = self._sigs
+        keep = marker_keeper(sigs)
         for root, fd in list(self.roots.fds.items()):
             home: HomeFacts | None = None
-            for seen in crawl(fd, result.counts):
+            for seen in crawl(fd, result.counts, keep):
                 if "/" not in seen.relative:
                     home = home_facts(fd, root, seen.relative, sigs, mounts)
                     result.paths.extend(f.path for f in found_in_home(home, sigs))
-                    continue
-                if home is not None and self._is_sync(root, seen, home):
-                    result.paths.append(f"{root.rstrip('/')}/{seen.relative}")
+                elif home is not None and seen.entries:
+                    facts = folder_facts(root, seen, seen.uid)
+                    if found_in_folder(facts, home, sigs) is not None:
+                        result.paths.append(facts.path)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _is_sync(self, root: str, seen: Seen, home: HomeFacts) -> bool:
-        facts = folder_facts(root, seen, seen.uid)
-        return found_in_folder(facts, home, self._rules.signatures) is not None
-
-    def crawled(self, result: CrawlResult) -> None:
-        """Judge what the crawl found, and every block recorded before (loop)."""
-        for row in self._blocks.all():
-            self.look_at(row.path)
+    def crawled(self, result: CrawlResult, quiet: bool = False) -> None:
+        """Judge what a crawl found, and every block recorded before (loop). A `quiet`
+        (periodic) crawl is audited only when it found a folder guardd did not know."""
+        known = set(self._folders)
+        for row in self._blocker.blocks.all():
+            self._safely(row.path)
         for path in dict.fromkeys(result.paths):
-            self.look_at(path)
+            self._safely(path)
         counts = result.counts
+        for home in counts.unguarded_homes:
+            self._audit.append("cloud.home_not_guarded", {"home": home, "reason": "a symlink"})
+        new = len(set(self._folders) - known)
+        if quiet and not new:
+            return
         self._audit.append(
             "cloud.crawled",
             {
@@ -126,29 +135,33 @@ class CloudGuard:
                 "skipped": counts.skipped,
                 "seconds": round(result.seconds, 3),
                 "sync_folders": len(self._folders),
+                "new": new,
             },
         )
 
     # -- changes ---------------------------------------------------------------------------
 
-    def changed(self, paths: set[str]) -> None:
-        """Paths changed in the homes (watchdog, debounced): look again where it matters."""
+    def changed(self, changes: set[Change]) -> None:
+        """Paths changed in the homes (watchdog, debounced): look again only where it can
+        matter: a new or moved folder, a marker's name, a client's config, a known folder."""
         folders: set[str] = set()
         homes: set[tuple[str, str]] = set()
-        for path in paths:
+        for raw, is_folder in changes:
+            path = os.path.normpath(raw)
             place = self.roots.locate(path)
             if place is None or not place.home:
                 continue
             if self._touches_config(place.in_home):
                 homes.add((place.root, place.home))
-            if place.in_home:
-                folders.add(os.path.normpath(path))
-                folders.add(os.path.dirname(os.path.normpath(path)))
+            if is_folder or path in self._folders:
+                folders.add(path)
+            if self._sigs.marker_entries(frozenset([os.path.basename(path)])):
+                folders.add(os.path.dirname(path))
         for root, home in homes:
             self._homes.pop((root, home), None)
             folders.update(f.path for f in found_in_home(self._home(root, home), self._sigs))
         for folder in sorted(folders):
-            self.look_at(folder)
+            self._safely(folder)
 
     def _touches_config(self, in_home: str) -> bool:
         if not in_home:
@@ -162,7 +175,7 @@ class CloudGuard:
         self._mounts = None
         for mount in self._mount_table():
             if self._sigs.mount_provider(mount.fstype) is not None:
-                self.look_at(mount.mountpoint)
+                self._safely(mount.mountpoint)
 
     def rejudge(self, rules: RuleSet | None = None) -> int:
         """Judge every known folder again (new rules, or an approval began or ended)."""
@@ -171,19 +184,23 @@ class CloudGuard:
             self._homes.clear()
         before = {p: f.state for p, f in self._folders.items()}
         for path in list(self._folders):
-            self.look_at(path)
+            self._safely(path)
         return sum(1 for p, f in self._folders.items() if before.get(p) != f.state)
 
     # -- one folder --------------------------------------------------------------------------
 
-    @property
-    def _sigs(self) -> Signatures:
-        return self._rules.signatures
+    def _safely(self, path: str) -> None:
+        """Look at one folder; whatever goes wrong there is recorded and the others go on."""
+        try:
+            self.look_at(path)
+        except Exception as e:
+            log.exception("could not look at %r", path)
+            self._audit.append("cloud.look_failed", {"path": path, "error": str(e)[:200]})
 
     def look_at(self, path: str) -> None:
         """Open the folder at `path`, find out whether it is a sync folder, and settle it."""
         place = self.roots.locate(path)
-        if place is None or len(place.parts) < 2:
+        if place is None or len(place.parts) < 2:  # a home itself is never blocked
             return
         hint = None
         mount = self._mount_at(os.path.normpath(path))
@@ -200,6 +217,67 @@ class CloudGuard:
             self._settle_open(place, fd, hint)
         finally:
             os.close(fd)
+
+    def _settle_open(self, place: Place, fd: int, hint: Found | None) -> None:
+        st = os.fstat(fd)
+        row = self._blocker.blocks.by_inode(st.st_dev, st.st_ino)
+        owner = _recorded_owner(row, st.st_uid)
+        seen = look(fd, place.relative, marker_keeper(self._sigs), owner)
+        home = self._home(place.root, place.home)
+        facts = folder_facts(place.root, seen, owner)
+        found = (
+            hint or found_in_folder(facts, home, self._sigs) or _named(home, facts.path, self._sigs)
+        )
+        if found is None and row is not None:
+            found = found_from_json({**row.found, "path": facts.path})
+        if found is None:
+            self._gone(facts.path)
+            return
+        self._settle(place, fd, seen, found, owner, row)
+
+    def _settle(
+        self, place: Place, fd: int, seen: Seen, found: Found, owner: int, row: BlockRow | None
+    ) -> None:
+        allowed = self._allowed(found, seen.dev, seen.ino)
+        if allowed is not None:
+            problem = self._blocker.unblock(fd, found, row, owner) if row is not None else ""
+            folder = replace(allowed, owner_uid=owner, problem=problem)
+        else:
+            verdict = judge_folder(found, self._rules, self._machine_id)
+            problem = self._blocker.block(place, fd, seen, found, row)
+            state = FolderState.FAILED if problem else FolderState.BLOCKED
+            folder = CloudFolder(found, owner, state, verdict.rule, verdict.reason, None, problem)
+        self._record(replace(folder, dev=seen.dev, ino=seen.ino))
+
+    def _allowed(self, found: Found, dev: int, ino: int) -> CloudFolder | None:
+        """What an allow rule or an approval in force says of this folder (owner and
+        problem filled in by the caller), or None when it must be blocked."""
+        verdict = judge_folder(found, self._rules, self._machine_id)
+        if verdict.allowed:
+            return CloudFolder(found, -1, FolderState.ALLOWED, verdict.rule, verdict.reason)
+        approval = self._approval(found, dev, ino)
+        if approval is None:
+            return None
+        until = float(approval.document.not_after or 0)
+        return CloudFolder(
+            found,
+            -1,
+            FolderState.APPROVED,
+            f"approval:{approval.document.id}",
+            f"allowed: exception approved by IT until {_when(until)}",
+            until,
+        )
+
+    def _home(self, root: str, home: str) -> HomeFacts:
+        key = (root, home)
+        cached = self._homes.get(key)
+        if cached is None:
+            mounts = self._mount_table()
+            cached = home_facts(self.roots.fds[root], root, home, self._sigs, mounts)
+            self._homes[key] = cached
+        return cached
+
+    # -- sync mounts -------------------------------------------------------------------------
 
     def _mount_table(self) -> list[Mount]:
         if self._mounts is None:
@@ -221,100 +299,31 @@ class CloudGuard:
         found = _named(home, mount.mountpoint, self._sigs)
         if found is None:
             return None
-        if self._allowed(found) is not None:
-            self._settle_mounted(found, home.owner_uid)
+        allowed = self._allowed(found, 0, 0)
+        if allowed is not None:
+            self._record(replace(allowed, owner_uid=home.owner_uid))
             return None
         try:
-            detach(mount.mountpoint)
-        except OSError as e:
+            detach(place.fd, place.relative, mount.mount_id)
+        except (OSError, BeneathError) as e:
             verdict = judge_folder(found, self._rules, self._machine_id)
-            problem = f"could not unmount it: {e.strerror or e}"
-            failed = CloudFolder(
-                found,
-                home.owner_uid,
-                FolderState.FAILED,
-                verdict.rule,
-                verdict.reason,
-                None,
-                problem,
+            problem = f"could not unmount it: {getattr(e, 'strerror', None) or e}"
+            state = FolderState.FAILED
+            self._record(
+                CloudFolder(
+                    found, home.owner_uid, state, verdict.rule, verdict.reason, None, problem
+                )
             )
-            self._record(failed)
             return None
         self._homes.pop((place.root, place.home), None)
         self._mounts = None
+        data: dict[str, JsonValue] = {"path": found.path, "provider": found.provider}
         self._audit.append(
-            "cloud.unmounted",
-            {
-                "path": found.path,
-                "provider": found.provider,
-                "fstype": mount.fstype,
-                "uid": home.owner_uid,
-            },
+            "cloud.unmounted", {**data, "fstype": mount.fstype, "uid": home.owner_uid}
         )
         return found
 
-    def _settle_open(self, place: Place, fd: int, hint: Found | None = None) -> None:
-        seen = look(fd, place.relative)
-        row = self._blocks.by_inode(seen.dev, seen.ino)
-        owner = _recorded_owner(row, seen.uid)
-        home = self._home(place.root, place.home)
-        facts = folder_facts(place.root, seen, owner)
-        found = (
-            hint or found_in_folder(facts, home, self._sigs) or _named(home, facts.path, self._sigs)
-        )
-        if found is None and row is not None:
-            found = found_from_json({**row.found, "path": facts.path})
-        if found is None:
-            self._gone(facts.path)
-            return
-        self._settle(place, fd, seen, found, owner, row)
-
-    def _home(self, root: str, home: str) -> HomeFacts:
-        key = (root, home)
-        cached = self._homes.get(key)
-        if cached is None:
-            mounts = self._mount_table()
-            cached = home_facts(self.roots.fds[root], root, home, self._sigs, mounts)
-            self._homes[key] = cached
-        return cached
-
-    def _allowed(self, found: Found) -> CloudFolder | None:
-        """What an allow rule or an approval in force says of this folder (owner and
-        problem filled in by the caller), or None when it must be blocked."""
-        verdict = judge_folder(found, self._rules, self._machine_id)
-        if verdict.allowed:
-            return CloudFolder(found, -1, FolderState.ALLOWED, verdict.rule, verdict.reason)
-        approval = self._approval(found.path, found.provider)
-        if approval is None:
-            return None
-        until = float(approval.document.not_after or 0)
-        return CloudFolder(
-            found,
-            -1,
-            FolderState.APPROVED,
-            f"approval:{approval.document.id}",
-            f"allowed: exception approved by IT until {_when(until)}",
-            until,
-        )
-
-    def _settle_mounted(self, found: Found, owner: int) -> None:
-        allowed = self._allowed(found)
-        if allowed is not None:
-            self._record(replace(allowed, owner_uid=owner))
-
-    def _settle(
-        self, place: Place, fd: int, seen: Seen, found: Found, owner: int, row: BlockRow | None
-    ) -> None:
-        allowed = self._allowed(found)
-        if allowed is not None:
-            problem = self._unblock(fd, found, row, owner) if row is not None else ""
-            folder = replace(allowed, owner_uid=owner, problem=problem)
-        else:
-            verdict = judge_folder(found, self._rules, self._machine_id)
-            problem = self._block(place, fd, seen, found, row)
-            state = FolderState.FAILED if problem else FolderState.BLOCKED
-            folder = CloudFolder(found, owner, state, verdict.rule, verdict.reason, None, problem)
-        self._record(folder)
+    # -- the record of what guardd knows -----------------------------------------------------
 
     def _record(self, folder: CloudFolder) -> None:
         previous = self._folders.get(folder.found.path)
@@ -334,7 +343,7 @@ class CloudGuard:
             data["problem"] = folder.problem
         self._audit.append(event, data)
         if folder.state in (FolderState.BLOCKED, FolderState.FAILED):
-            log.warning("%s: %s", folder.found.path, folder.problem or folder.reason)
+            log.warning("%r: %s", folder.found.path, folder.problem or folder.reason)
 
     def _gone(self, path: str) -> None:
         gone = self._folders.pop(path, None)
@@ -343,64 +352,6 @@ class CloudGuard:
                 "cloud.gone",
                 {"path": path, "provider": gone.found.provider, "uid": gone.owner_uid},
             )
-
-    # -- blocking and restoring --------------------------------------------------------------
-
-    def _block(self, place: Place, fd: int, seen: Seen, found: Found, row: BlockRow | None) -> str:
-        """Record, then lock; '' when the folder is blocked, else what went wrong."""
-        try:
-            if row is None:
-                recorded = lock.record(fd)
-                self._blocks.add(
-                    BlockRow(
-                        found.path,
-                        seen.dev,
-                        seen.ino,
-                        recorded.to_json(),
-                        found_json(found),
-                        self._clock(),
-                    )
-                )
-            elif row.path != found.path:
-                self._blocks.moved(seen.dev, seen.ino, found.path)
-            if not lock.is_locked(fd):
-                lock.lock(fd)
-        except OSError as e:
-            return f"could not block the folder: {e.strerror or e}"
-        if not _still_at(place, seen):
-            return self._undo_moved(fd, seen, found)
-        return ""
-
-    def _undo_moved(self, fd: int, seen: Seen, found: Found) -> str:
-        """The folder left its place while it was being blocked (a rename or a symlink swap):
-        put it back as it was, so nothing outside the homes keeps a change of guardd's."""
-        row = self._blocks.by_inode(seen.dev, seen.ino)
-        if row is not None:
-            lock.restore(fd, lock.Recorded.from_json(row.recorded))
-            self._blocks.remove(row.path)
-        self._audit.append("cloud.moved_away", {"path": found.path, "provider": found.provider})
-        return "the folder was moved while guardd was blocking it"
-
-    def _unblock(self, fd: int, found: Found, row: BlockRow, owner: int) -> str:
-        """Restore exactly what was recorded, then forget the block."""
-        try:
-            recorded = lock.Recorded.from_json(row.recorded)
-            lock.restore(fd, recorded)
-        except (OSError, ValueError, KeyError) as e:
-            message = getattr(e, "strerror", None) or str(e)
-            self._audit.append("cloud.restore_failed", {"path": found.path, "error": message})
-            return f"could not restore the folder: {message}"
-        self._blocks.remove(row.path)
-        self._audit.append(
-            "cloud.unblocked",
-            {
-                "path": found.path,
-                "provider": found.provider,
-                "uid": owner,
-                "restored": {"uid": recorded.uid, "gid": recorded.gid, "mode": oct(recorded.mode)},
-            },
-        )
-        return ""
 
 
 def _recorded_owner(row: BlockRow | None, current: int) -> int:
@@ -411,18 +362,6 @@ def _recorded_owner(row: BlockRow | None, current: int) -> int:
 def _named(home: HomeFacts, path: str, sigs: Signatures) -> Found | None:
     """A folder no marker gives away, but a sync client's config names (OneDrive's sync_dir)."""
     return next((f for f in found_in_home(home, sigs) if f.path == path), None)
-
-
-def _still_at(place: Place, seen: Seen) -> bool:
-    try:
-        fd = open_dir(place.fd, place.relative)
-    except (OSError, BeneathError):
-        return False
-    try:
-        st = os.fstat(fd)
-        return (st.st_dev, st.st_ino) == (seen.dev, seen.ino)
-    finally:
-        os.close(fd)
 
 
 def _when(epoch: float) -> str:

@@ -111,12 +111,15 @@ def is_locked(fd: int) -> bool:
 
 
 def lock(fd: int) -> None:
-    """Take every access away: mode first (at once nobody but root gets in), then the ACLs,
-    then the owner (so the owner cannot chmod it back)."""
+    """Take every access away: the owner first (from then on only root may change the mode
+    or the ACLs, so the owner cannot race guardd and give access back), then the mode, then
+    the ACLs. Raises OSError when the folder is not locked afterwards."""
+    os.fchown(fd, 0, 0)
     os.fchmod(fd, LOCKED_MODE)
     _drop_xattr(fd, ACL_ACCESS)
     _drop_xattr(fd, ACL_DEFAULT)
-    os.fchown(fd, 0, 0)
+    if not is_locked(fd):
+        raise OSError(errno.EAGAIN, "the folder changed while guardd was locking it")
 
 
 def restore(fd: int, recorded: Recorded) -> None:

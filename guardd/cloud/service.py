@@ -22,7 +22,8 @@ from rules import RuleSet
 
 log = logging.getLogger(__name__)
 
-RECRAWL_S = 60.0
+RECRAWL_S = 60.0  # a root inotify cannot watch
+SAFETY_CRAWL_S = 600.0  # every root, in case inotify lost something it did not report
 LIMIT_ADVICE = (
     "raise fs.inotify.max_user_watches (for example to 1048576 in /etc/sysctl.d/guardd.conf)"
 )
@@ -54,6 +55,7 @@ class CloudService:
         self._watcher: HomeWatcher | None = None
         self._runner: LoopRunner | None = None
         self._unwatched: list[str] = []
+        self._crawling = False
         for root, reason in roots.missing.items():
             audit.append("cloud.root_missing", {"root": root, "reason": reason})
 
@@ -66,7 +68,11 @@ class CloudService:
         def schedule(fn: Callable[[], None]) -> None:
             loop.call_soon_threadsafe(loop.call_later, DEBOUNCE_S, fn)
 
-        self._watcher = HomeWatcher(list(self.guard.roots.fds), schedule, self.guard.changed)
+        def lost() -> None:
+            loop.call_soon_threadsafe(self._events_lost)
+
+        roots = list(self.guard.roots.fds)
+        self._watcher = HomeWatcher(roots, schedule, self.guard.changed, lost)
         runner.submit(self._watch_and_crawl, self._started)
 
     def _watch_and_crawl(self) -> tuple[list[WatchFailure], CrawlResult]:
@@ -99,23 +105,32 @@ class CloudService:
             )
         self._unwatched = [f.root for f in failures]
         self.guard.crawled(result)
-        if self._unwatched:
-            self._schedule_recrawl()
+        self._schedule_recrawl()
 
     def _schedule_recrawl(self) -> None:
         runner = self._runner
-        if runner is None:
+        if runner is not None:
+            runner.call_later(RECRAWL_S if self._unwatched else SAFETY_CRAWL_S, self._recrawl)
+
+    def _recrawl(self, again: bool = True) -> None:
+        runner = self._runner
+        if runner is None or self._crawling:
             return
+        self._crawling = True
 
-        def again() -> None:
-            runner.submit(self.guard.crawl, self._recrawled)
+        def done(outcome: CrawlResult | BaseException) -> None:
+            self._crawling = False
+            if isinstance(outcome, CrawlResult):
+                self.guard.crawled(outcome, quiet=True)
+            if again:
+                self._schedule_recrawl()
 
-        runner.call_later(RECRAWL_S, again)
+        runner.submit(self.guard.crawl, done)
 
-    def _recrawled(self, outcome: CrawlResult | BaseException) -> None:
-        if isinstance(outcome, CrawlResult):
-            self.guard.crawled(outcome)
-        self._schedule_recrawl()
+    def _events_lost(self) -> None:
+        """inotify dropped events (or could not watch a new folder): crawl at once."""
+        self._audit.append("cloud.events_lost", {"action": "crawling the homes again"})
+        self._recrawl(again=False)
 
     def stop(self) -> None:
         """Stop watching (blocks stay: they are the point)."""

@@ -52,6 +52,26 @@ class WatchFailure:
     limit_reached: bool
 
 
+Change = tuple[str, bool]  # (path, is a folder)
+# watchdog says only in its log that the kernel's queue overflowed (events lost) or that a
+# watch could not be added; guardd listens there and crawls again.
+_WATCHDOG_LOGGERS = ("watchdog.observers.inotify", "watchdog.observers.inotify_c")
+_LOST_WORDS = ("overflow", "Unable to rebuild", "watch limit")
+
+
+class _LostEvents(logging.Handler):
+    """A log handler that turns watchdog's "events were lost" messages into a callback."""
+
+    def __init__(self, lost: Callable[[], None]) -> None:
+        super().__init__(level=logging.WARNING)
+        self._lost = lost
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(word in message for word in _LOST_WORDS):
+            self._lost()
+
+
 class _Collector(FileSystemEventHandler):
     """watchdog's thread side: add paths to the pending set, wake the loop once."""
 
@@ -59,10 +79,10 @@ class _Collector(FileSystemEventHandler):
         self._pending = pending
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        paths = [os.fsdecode(event.src_path)]
+        paths = [(os.fsdecode(event.src_path), event.is_directory)]
         dest = getattr(event, "dest_path", "")
         if dest:
-            paths.append(os.fsdecode(dest))
+            paths.append((os.fsdecode(dest), event.is_directory))
         self._pending.add(paths)
 
 
@@ -70,14 +90,14 @@ class _Pending:
     """Paths waiting for the loop; the first one schedules a flush after DEBOUNCE_S."""
 
     def __init__(
-        self, schedule: Callable[[Callable[[], None]], None], flush: Callable[[set[str]], None]
+        self, schedule: Callable[[Callable[[], None]], None], flush: Callable[[set[Change]], None]
     ) -> None:
         self._lock = threading.Lock()
-        self._paths: set[str] = set()
+        self._paths: set[Change] = set()
         self._schedule = schedule
         self._flush = flush
 
-    def add(self, paths: list[str]) -> None:
+    def add(self, paths: list[Change]) -> None:
         with self._lock:
             first = not self._paths
             self._paths.update(paths)
@@ -98,16 +118,21 @@ class HomeWatcher:
         self,
         roots: list[str],
         schedule: Callable[[Callable[[], None]], None],
-        changed: Callable[[set[str]], None],
+        changed: Callable[[set[Change]], None],
+        lost: Callable[[], None] = lambda: None,
     ) -> None:
         """`schedule(fn)` must run fn on the loop about DEBOUNCE_S later, from any thread;
-        `changed(paths)` then runs on the loop."""
+        `changed(paths)` then runs on the loop. `lost()` is called (from watchdog's thread)
+        when inotify dropped events or could not watch a new folder: the caller crawls."""
         self._roots = roots
         self._pending = _Pending(schedule, changed)
         self._observers: dict[str, InotifyObserver] = {}
+        self._lost = _LostEvents(lost)
 
     def start(self) -> list[WatchFailure]:
         """Watch every root that can be watched; say which could not."""
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).addHandler(self._lost)
         failures = []
         for root in self._roots:
             failure = self._watch(root)
@@ -138,6 +163,8 @@ class HomeWatcher:
         for observer in self._observers.values():
             _stop(observer)
         self._observers.clear()
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).removeHandler(self._lost)
 
 
 def _stop(observer: InotifyObserver) -> None:

@@ -20,7 +20,7 @@ from guardd.audit import AuditLog
 from guardd.exceptions.requests import RequestState
 from guardd.exchange.spool import Spool, SpoolError
 from guardd.store.db import Store, StoredRequest
-from rules import Decision, DeviceFacts, Verdict
+from rules import Decision, DeviceFacts, Found, Verdict
 from signing import (
     DeviceRef,
     Document,
@@ -232,9 +232,21 @@ class ApprovalBook:
         """The approval in force for this device, if any."""
         return self._in_force((facts.serial or "", facts.vendor_id, facts.product_id))
 
-    def for_folder(self, path: str, provider: str) -> Honoured | None:
-        """The approval in force for this cloud-sync folder, if any."""
-        return self._in_force(("folder", path, provider))
+    def for_folder(self, found: Found, dev: int, ino: int) -> Honoured | None:
+        """The approval in force for this very cloud-sync folder, if any: same path and
+        provider (signed), and the same folder, account and server as when it was requested
+        (recorded here): an approved folder renamed away does not lend its approval to
+        another one put in its place. A mount (dev, ino 0) is bound by path and kind only."""
+        approval = self._in_force(("folder", found.path, found.provider))
+        if approval is None:
+            return None
+        request = self._store.request(approval.document.request_id)
+        asked = request.document.get("folder") if request is not None else None
+        if not isinstance(asked, dict):
+            return None
+        here = {"account": found.account, "server": found.server, "dev": dev, "ino": ino}
+        keys = ("account", "server") if dev == 0 else ("account", "server", "dev", "ino")
+        return approval if all(asked.get(k) == here[k] for k in keys) else None
 
     def _in_force(self, key: tuple[str, str, str]) -> Honoured | None:
         now = self._clock()

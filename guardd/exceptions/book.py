@@ -61,8 +61,16 @@ class ExceptionBook:
         if folder.state not in (FolderState.BLOCKED, FolderState.FAILED):
             raise GuarddError(ErrorCode.INVALID_ARGUMENT, "this folder is not blocked")
         found = folder.found
-        subject = {"path": found.path, "provider": found.provider, "name": found.name}
-        return self._make(peer, "folder", subject, ("path", "provider"), args)
+        subject = {
+            "path": found.path,
+            "provider": found.provider,
+            "name": found.name,
+            "account": found.account,
+            "server": found.server,
+            "dev": folder.dev,  # the approval will be honoured for this very folder only
+            "ino": folder.ino,
+        }
+        return self._make(peer, "folder", subject, ("path", "provider", "dev", "ino"), args)
 
     def _make(
         self,

@@ -54,7 +54,16 @@ def test_request_approve_restores_the_folder_exactly(
     request_id = request_cloud(daemon, folder)
     listed = run("guard-admin", "--config", str(daemon.config), "requests", "--json")
     [seen] = json.loads(listed.stdout)
-    assert seen["folder"] == {"path": str(folder), "provider": "dropbox", "name": "Dropbox"}
+    st = folder.stat()
+    assert seen["folder"] == {
+        "path": str(folder),
+        "provider": "dropbox",
+        "name": "Dropbox",
+        "account": "",
+        "server": "",
+        "dev": st.st_dev,  # bound to this very folder
+        "ino": st.st_ino,
+    }
     assert "device" not in seen
     approved = run(
         "guard-admin", "--config", str(daemon.config), "approve", request_id, gnupghome=it.home

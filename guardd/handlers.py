@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from guardd import __version__
+from guardd.events.feed import Feed
 from guardd.ipc.protocol import Op
-from guardd.ipc.server import Handler, Peer
+from guardd.ipc.server import Handler, Peer, Stream, StreamOpener
 
 if TYPE_CHECKING:
     from guardd.daemon import Daemon
@@ -33,6 +34,10 @@ class Handlers:
             Op.REQUEST: self.request,
             Op.REQUESTS: self.requests,
         }
+
+    def streams(self) -> dict[Op, StreamOpener]:
+        """The operations that keep their connection open."""
+        return {Op.SUBSCRIBE: self.subscribe}
 
     def _admin(self, peer: Peer) -> bool:
         return peer.uid in self._daemon.config.admin_uids
@@ -83,6 +88,12 @@ class Handlers:
         """The caller's requests (IT: everyone's, with all=true)."""
         everyone = args.get("all") is True and self._admin(peer)
         return self._daemon.exceptions.views(None if everyone else peer.uid)
+
+    async def subscribe(self, peer: Peer, args: dict[str, Any]) -> Stream:
+        """The audit records the caller may see, pushed as they are written."""
+        bus = self._daemon.bus
+        subscriber = bus.subscribe(peer.uid, self._admin(peer))
+        return Feed(bus, subscriber, self._daemon.audit.head[0])
 
 
 def rss_kb() -> int:

@@ -73,9 +73,10 @@ def _dumps(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def encode_request(op: Op, args: dict[str, Any] | None = None) -> bytes:
-    """A request line."""
-    return _dumps({"v": PROTOCOL_VERSION, "op": op.value, "args": args or {}})
+def encode_request(op: Op | str, args: dict[str, Any] | None = None) -> bytes:
+    """A request line (a plain string op lets a newer client ask an older guardd, which
+    answers unknown-request)."""
+    return _dumps({"v": PROTOCOL_VERSION, "op": str(op), "args": args or {}})
 
 
 def encode_result(result: object) -> bytes:

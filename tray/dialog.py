@@ -62,14 +62,15 @@ class ExceptionDialog:
         )
         box.add(self._read_only)
         self.window.connect("response", self._response)
-        self._changed(self._reason)
         self.window.show_all()
+        self._changed(self._reason)
         self.window.present()
 
     def _changed(self, entry: Gtk.Entry) -> None:
         problem = reason_problem(entry.get_text())
         self._send.set_sensitive(problem is None)
         self._hint.set_text(problem or "")
+        self._hint.set_visible(bool(problem and entry.get_text()))  # no scolding before typing
 
     def _response(self, dialog: Gtk.Dialog, response: int) -> None:
         form = None

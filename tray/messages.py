@@ -90,7 +90,7 @@ def verdict_words(device: Device) -> str:
         words = _WITH_REASON[device.verdict]
         return f"{words}: {device.reason}" if device.reason else words
     if device.verdict == "allowed":
-        return device.reason or "allowed"
+        return f"allowed, {device.reason}" if device.reason else "allowed"
     return device.verdict
 
 

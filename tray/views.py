@@ -91,6 +91,18 @@ class Identity:
     admin: bool
 
 
+VERDICT_PREFIXES = ("allowed: ", "blocked: ")
+
+
+def bare_reason(reason: str, verdict: str) -> str:
+    """The reason without the verdict guardd's text starts with ("blocked: not issued..."),
+    since the tray says the verdict itself."""
+    for prefix in (*VERDICT_PREFIXES, f"{verdict}: "):
+        if reason.lower().startswith(prefix):
+            return reason[len(prefix) :]
+    return reason
+
+
 def _device_name(d: dict[str, Any]) -> str:
     label = text(d.get("label"), 40)
     if label:
@@ -116,12 +128,13 @@ def device_from(d: object) -> Device | None:
     """One device entry of `devices`, or None when it is not shaped like one."""
     if not isinstance(d, dict) or not text(d.get("id")) or not text(d.get("verdict")):
         return None
+    verdict = text(d.get("verdict"), 16)
     return Device(
         id=text(d.get("id"), 32),
         name=_device_name(d),
         kind=text(d.get("kind"), 16),
-        verdict=text(d.get("verdict"), 16),
-        reason=text(d.get("reason"), 200),
+        verdict=verdict,
+        reason=bare_reason(text(d.get("reason"), 200), verdict),
         progress=_progress(d.get("progress")),
         warning=text(d.get("warning"), 200),
         infected_files=_infected(d.get("scan")),

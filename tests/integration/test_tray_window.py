@@ -1,0 +1,170 @@
+"""The real tray on a virtual screen, against a real guardd under umockdev: the icon appears,
+a right click opens its menu, "Request an exception..." opens the dialog, which xdotool fills
+in, guard-admin lists the request, IT approve it with a real GPG key, and dunst shows the
+notification. Screenshots go to tests/artefacts/ (ignored by git).
+
+Skipped, saying why, only when the virtual-screen tools are missing (`make venv` installs
+them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import GuarddFactory
+from test_signing_support import Homes, homes_fixture
+from tray_screen import WIDTH, Screen, missing_tools, until
+
+from guardd.ipc.client import Client
+from sim.daemon import GuarddProcess
+from sim.usb import UsbTestbed, stick
+from tray.link import snapshot
+from tray.menu import REQUEST_LABEL, build_menu
+from tray.messages import COLOURS
+from tray.state import Status
+
+__all__ = ["homes_fixture"]
+
+BIN = Path(sys.executable).parent
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"
+NOBODY = 65534
+MENU_BOX = (WIDTH - 560, 32, WIDTH, 330)
+
+
+@pytest.fixture
+def screen(world: Path) -> Iterator[Screen]:
+    """A virtual screen with a tray host and dunst, for `nobody`."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"no virtual screen: {', '.join(missing)} not installed (make venv)")
+    shown = Screen(world / "screen", NOBODY)
+    try:
+        shown.start()
+        yield shown
+    finally:
+        shown.stop()
+
+
+def admin(daemon: GuarddProcess, *args: str, gnupghome: Path | None = None) -> str:
+    env = dict(os.environ)
+    if gnupghome is not None:
+        env["GNUPGHOME"] = str(gnupghome)
+    done = subprocess.run(
+        [str(BIN / "guard-admin"), "--config", str(daemon.config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def trust_it(daemon: GuarddProcess, homes: Homes, world: Path) -> Path:
+    """An IT approver's key, trusted by this guardd; its GNUPGHOME."""
+    it = homes.keyring()
+    fpr = it.new_key("IT Approver")
+    (world / "it.asc").write_bytes(it.public(fpr))
+    admin(daemon, "keys", "add", str(world / "it.asc"))
+    admin(daemon, "reload")
+    return it.home
+
+
+def presses_to(daemon: GuarddProcess, label: str) -> int:
+    """How many Down presses select `label` in the menu the tray builds for guardd's state
+    now (a GTK menu skips lines that cannot be chosen)."""
+    menu = build_menu(snapshot(Client(daemon.socket)))
+    enabled = [e.label for e in menu if e.enabled]
+    return enabled.index(label) + 1
+
+
+def open_menu(screen: Screen, spot: tuple[int, int]) -> None:
+    before = screen.light_pixels(MENU_BOX)
+    screen.xdotool("mousemove", str(spot[0]), str(spot[1]), "click", "3")
+    until(lambda: screen.light_pixels(MENU_BOX) > before + 5000, 15, "the menu did not open")
+
+
+def requests_listed(daemon: GuarddProcess) -> list[dict[str, object]]:
+    return list(json.loads(admin(daemon, "requests", "--json")))
+
+
+def test_staff_ask_for_an_exception_from_the_tray_and_hear_it_was_approved(
+    testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path, screen: Screen
+) -> None:
+    daemon = guardd()
+    it_home = trust_it(daemon, homes, world)
+    screen.start_tray(daemon.socket)
+    spot = screen.wait_icon(COLOURS[Status.OK])
+    screen.screenshot(ARTEFACTS / "tray-icon-all-well.png").crop((WIDTH - 200, 0, WIDTH, 40)).save(
+        ARTEFACTS / "tray-icon.png"
+    )
+
+    # A stick the school did not issue: the shield turns orange and says why.
+    testbed.plug(stick("CLERK-STICK-7"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    spot = screen.wait_icon(COLOURS[Status.BLOCKED])
+    body = screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
+    assert "Request an exception..." in body
+
+    # Right click: the menu, with the device, its verdict and why.
+    open_menu(screen, spot)
+    screen.screenshot(ARTEFACTS / "tray-menu.png")
+
+    # "Request an exception..." opens the dialog; xdotool fills it in.
+    screen.xdotool("key", "--delay", "60", *["Down"] * presses_to(daemon, REQUEST_LABEL))
+    screen.xdotool("key", "Return")
+    until(lambda: screen.window("^Request an exception$") is not None, 15, "no dialog")
+    dialog = screen.window("^Request an exception$")
+    assert dialog is not None
+    screen.xdotool("windowfocus", "--sync", dialog)
+    screen.xdotool("type", "--delay", "20", "governors' papers from the clerk")
+    typed = screen.screenshot().tobytes()
+    screen.xdotool("key", "alt+r")  # "Only to _read files from it": the box is ticked
+    until(lambda: screen.screenshot().tobytes() != typed, 15, "read-only not ticked")
+    screen.screenshot(ARTEFACTS / "tray-dialog.png")
+    screen.xdotool("key", "alt+s")  # "_Send request"
+    screen.wait_notification("Request sent to IT")
+
+    # guard-admin lists it: made by nobody, for this stick, read-only, with the reason typed.
+    until(lambda: len(requests_listed(daemon)) == 1, 15, "guard-admin lists no request")
+    [request] = requests_listed(daemon)
+    assert (request["user"], request["state"], request["read_only"]) == ("nobody", "pending", True)
+    assert request["reason"] == "governors' papers from the clerk"
+    assert request["duration_s"] == 86400
+    assert request["device"]["serial"] == "CLERK-STICK-7"  # type: ignore[index]
+
+    # IT approve it with a real signature: staff are told, and the shield turns green.
+    admin(daemon, "approve", str(request["id"]), gnupghome=it_home)
+    body = screen.wait_notification("Request approved")
+    assert "read files only" in body
+    daemon.wait_verdict("2-1", "allowed", timeout=20)
+    screen.wait_icon(COLOURS[Status.OK])
+    screen.screenshot(ARTEFACTS / "tray-approved.png")
+    assert screen.log().count("Traceback") == 0, screen.log()
+
+
+def test_the_icon_says_when_guardd_is_gone_and_comes_back_by_itself(
+    testbed: UsbTestbed, guardd: GuarddFactory, screen: Screen
+) -> None:
+    daemon = guardd()
+    testbed.plug(stick("CLERK-STICK-8"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    screen.start_tray(daemon.socket)
+    screen.wait_icon(COLOURS[Status.BLOCKED])
+    daemon.stop()
+    spot = screen.wait_icon(COLOURS[Status.OFFLINE])
+    open_menu(screen, spot)
+    screen.screenshot(ARTEFACTS / "tray-offline-menu.png")
+    screen.xdotool("key", "Escape")
+    daemon.start()
+    screen.wait_icon(COLOURS[Status.BLOCKED])
+    log = screen.log()
+    assert log.count("guardd cannot be reached") == 1, log  # said once, not once per retry
+    assert log.count("connected to guardd") == 2, log

@@ -69,7 +69,11 @@ def _label(text: str) -> str:
 
 def targets(state: TrayState) -> tuple[Target, ...]:
     """Everything blocked that an exception could be asked for."""
-    devices = [Target("device", d.id, d.name) for d in blocked_devices(state) if d.storage]
+    devices = [
+        Target("device", d.id, d.name)
+        for d in blocked_devices(state)
+        if d.storage and d.verdict == "blocked"  # a drive waiting for its scan needs no exception
+    ]
     folders = [
         Target("folder", f.path, f"{f.provider} folder {f.name}") for f in blocked_folders(state)
     ]

@@ -163,7 +163,7 @@ def tooltip(state: TrayState) -> str:
 def device_details(device: Device) -> Notification:
     """What a device's menu line opens: the whole story about it."""
     body = verdict_words(device)
-    if device.verdict in ("blocked", "scan-failed") and device.storage:
+    if device.verdict == "blocked" and device.storage:
         body += ". " + ASK_HINT
     if device.warning:
         body += f" ({device.warning})"

@@ -23,7 +23,7 @@ from tray.menu import Action, Entry  # noqa: E402
 log = logging.getLogger(__name__)
 
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
-EMBED_CHECK_S = 10
+EMBED_CHECK_S = 5
 
 
 class NoTrayError(Exception):

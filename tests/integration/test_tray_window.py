@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import GuarddFactory
 from test_signing_support import Homes, homes_fixture
-from tray_screen import WIDTH, Screen, missing_tools, until
 
 from guardd.ipc.client import Client
 from sim.daemon import GuarddProcess
+from sim.screen import WIDTH, Screen, missing_tools, until
 from sim.usb import UsbTestbed, stick
 from tray.link import snapshot
 from tray.menu import REQUEST_LABEL, build_menu
@@ -37,18 +37,28 @@ NOBODY = 65534
 MENU_BOX = (WIDTH - 560, 32, WIDTH, 330)
 
 
-@pytest.fixture
-def screen(world: Path) -> Iterator[Screen]:
-    """A virtual screen with a tray host and dunst, for `nobody`."""
+def _screen(world: Path, tray_host: bool) -> Iterator[Screen]:
     missing = missing_tools()
     if missing:
         pytest.skip(f"no virtual screen: {', '.join(missing)} not installed (make venv)")
-    shown = Screen(world / "screen", NOBODY)
+    shown = Screen(world / "screen", NOBODY, tray_host=tray_host)
     try:
         shown.start()
         yield shown
     finally:
         shown.stop()
+
+
+@pytest.fixture
+def screen(world: Path) -> Iterator[Screen]:
+    """A virtual screen with a tray host and dunst, for `nobody`."""
+    yield from _screen(world, tray_host=True)
+
+
+@pytest.fixture
+def bare_screen(world: Path) -> Iterator[Screen]:
+    """A virtual screen with dunst but no tray host (a desktop without a system tray)."""
+    yield from _screen(world, tray_host=False)
 
 
 def admin(daemon: GuarddProcess, *args: str, gnupghome: Path | None = None) -> str:
@@ -168,3 +178,30 @@ def test_the_icon_says_when_guardd_is_gone_and_comes_back_by_itself(
     log = screen.log()
     assert log.count("guardd cannot be reached") == 1, log  # said once, not once per retry
     assert log.count("connected to guardd") == 2, log
+
+
+def test_without_a_display_it_says_so_once_and_notifications_still_work(
+    testbed: UsbTestbed, guardd: GuarddFactory, screen: Screen
+) -> None:
+    daemon = guardd()
+    screen.start_tray(daemon.socket, display=False)
+    screen.wait_log("connected to guardd")
+    testbed.plug(stick("CLERK-STICK-9"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    assert "cannot be used" in screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
+    log = screen.log()
+    assert log.count("no tray can show the icon here") == 1, log
+    assert "notifications still work" in log
+    assert "Traceback" not in log, log
+
+
+def test_with_no_system_tray_it_says_so_once_and_notifications_still_work(
+    testbed: UsbTestbed, guardd: GuarddFactory, bare_screen: Screen
+) -> None:
+    daemon = guardd()
+    bare_screen.start_tray(daemon.socket)
+    bare_screen.wait_log("no system tray is showing the icon")
+    testbed.plug(stick("CLERK-STICK-9"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    bare_screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
+    assert bare_screen.log().count("no system tray is showing the icon") == 1

@@ -195,11 +195,16 @@ class Screen:
         ids = [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
         return ["setpriv", *ids, *command]
 
-    def _spawn(self, command: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, command: list[str], log: Path | None = None, display: bool = True
+    ) -> subprocess.Popen[bytes]:
+        env = self.env()
+        if not display:
+            del env["DISPLAY"]
         with (log or self.workdir / f"{command[0]}.log").open("ab") as out:
             return subprocess.Popen(
                 self._as_user(command),
-                env=self.env(),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -217,12 +222,11 @@ class Screen:
             check=False,
         )
 
-    def start_tray(self, socket: Path, *extra: str) -> subprocess.Popen[bytes]:
-        """The real guard-tray, as the member of staff, talking to `socket`."""
-        self.tray = self._spawn(
-            [str(BIN / "guard-tray"), "--socket", str(socket), "--verbose", *extra],
-            log=self.tray_log,
-        )
+    def start_tray(self, socket: Path, display: bool = True) -> subprocess.Popen[bytes]:
+        """The real guard-tray, as the member of staff, talking to `socket` (without a display
+        to show it on, when `display` is False: a session with no graphics)."""
+        command = [str(BIN / "guard-tray"), "--socket", str(socket), "--verbose"]
+        self.tray = self._spawn(command, log=self.tray_log, display=display)
         return self.tray
 
     def stop_tray(self) -> None:
@@ -306,6 +310,14 @@ class Screen:
     def notifications(self) -> list[str]:
         """'title<TAB>body' of every notification dunst showed, oldest first."""
         return self.notes.read_text(errors="replace").splitlines()
+
+    def wait_log(self, text: str, timeout: float = 30) -> None:
+        """Wait until the tray's log says `text`."""
+        wait_for(
+            lambda: text in self.log(),
+            timeout,
+            lambda: f"the tray never said {text!r}:\n{self.log()}",
+        )
 
     def wait_notification(self, title: str, timeout: float = 30) -> str:
         """Wait until dunst showed a notification with this title; its body."""

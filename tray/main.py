@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     os.environ.setdefault("NO_AT_BRIDGE", "1")  # no accessibility-bus warnings without one
+    # A tray needs no OpenGL; without this GDK probes GLX at start and maps the GL driver
+    # (Mesa's llvmpipe alone is ~50 MB resident).
+    os.environ.setdefault("GDK_GL", "disable")
     try:
         from tray.app import TrayApp  # noqa: PLC0415 - GTK only once the arguments are read
     except (ImportError, ValueError) as e:

@@ -32,8 +32,8 @@ DUNSTRC = """\
 [global]
     font = DejaVu Sans 9
     width = 380
-    origin = top-left
-    offset = 10x60
+    origin = bottom-left
+    offset = 10x10
     frame_width = 1
     frame_color = "#444444"
 [urgency_low]

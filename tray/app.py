@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gi
 
@@ -27,6 +28,9 @@ from tray.notices import notices  # noqa: E402
 from tray.notifier import Notifier  # noqa: E402
 from tray.state import TrayState, status_of  # noqa: E402
 
+if TYPE_CHECKING:
+    from tray.dialog import ExceptionDialog
+
 log = logging.getLogger(__name__)
 
 STARTING = TrayState(connected=False, problem="starting")
@@ -43,6 +47,7 @@ class TrayApp:
         self._icon: TrayIcon | None = None
         self._loop: GLib.MainLoop | None = None
         self._link = Link(socket, self._post)
+        self._dialog: ExceptionDialog | None = None  # while it is open
 
     # -- states, from the link's thread to the main loop ----------------------------------
 
@@ -82,11 +87,17 @@ class TrayApp:
         elif isinstance(action, ShowDetails):
             self._notifier.notify(action.notification)
         elif isinstance(action, RequestException):
-            target = action.target
-            ExceptionDialog(target, lambda form: self._send(target, form))
+            self._ask(action.target, ExceptionDialog)
         return False
 
+    def _ask(self, target: Target, dialog: type[ExceptionDialog]) -> None:
+        if self._dialog is not None:  # one dialog at a time: bring the open one forward
+            self._dialog.window.present()
+            return
+        self._dialog = dialog(target, lambda form: self._send(target, form))
+
     def _send(self, target: Target, form: ExceptionForm | None) -> None:
+        self._dialog = None
         if form is None:
             return
         worker = threading.Thread(target=self._send_now, args=(target, form), daemon=True)

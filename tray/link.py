@@ -113,6 +113,9 @@ class Link(threading.Thread):
                     self._follow(events)
             except GuarddError as e:
                 self._publish(TrayState(connected=False, problem=e.message))
+            except Exception as e:  # a bug here must not leave a frozen icon behind
+                log.exception("unexpected error talking to guardd")
+                self._publish(TrayState(connected=False, problem=f"internal error: {e}"))
             self._stop.wait(self._backoff.next())
 
     def _follow(self, events: Subscription) -> None:

@@ -28,6 +28,7 @@ class Notifier:
         self._icon = str(icon) if icon else ""
         self._bus: Gio.DBusConnection | None = None
         self._complained = False
+        self._markup: bool | None = None  # whether the server reads the body as markup
 
     def _connection(self) -> Gio.DBusConnection | None:
         if self._bus is None or self._bus.is_closed():
@@ -37,6 +38,26 @@ class Notifier:
                 self._complain(f"no session bus ({e.message})")
                 return None
         return self._bus
+
+    def _reads_markup(self, bus: Gio.DBusConnection) -> bool:
+        """Ask the server once whether it reads markup (then &, < and > must be escaped)."""
+        if self._markup is None:
+            try:
+                reply = bus.call_sync(
+                    BUS_NAME,
+                    OBJECT_PATH,
+                    BUS_NAME,
+                    "GetCapabilities",
+                    None,
+                    GLib.VariantType("(as)"),
+                    Gio.DBusCallFlags.NONE,
+                    2000,
+                    None,
+                )
+            except GLib.Error:
+                return True  # no answer yet (the server may start later): escape, ask again
+            self._markup = "body-markup" in reply.unpack()[0]
+        return self._markup
 
     def _complain(self, why: str) -> None:
         if not self._complained:
@@ -49,6 +70,9 @@ class Notifier:
         if bus is None:
             return
         hints = {"urgency": GLib.Variant("y", URGENCY_BYTES[notification.urgency])}
+        body = notification.body
+        if self._reads_markup(bus):
+            body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         params = GLib.Variant(
             "(susssasa{sv}i)",
             (
@@ -56,7 +80,7 @@ class Notifier:
                 0,
                 self._icon,
                 notification.title,
-                GLib.markup_escape_text(notification.body),
+                body,
                 [],
                 hints,
                 TIMEOUT_MS,

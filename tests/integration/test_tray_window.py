@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ import pytest
 from conftest import GuarddFactory
 from test_signing_support import Homes, homes_fixture
 
+from guardd.exchange.spool import Spool
 from guardd.ipc.client import Client
+from signing import Gpg, make_approval, seal
 from sim.daemon import GuarddProcess
 from sim.screen import WIDTH, Screen, missing_tools, until
 from sim.usb import UsbTestbed, stick
@@ -78,14 +81,14 @@ def admin(daemon: GuarddProcess, *args: str, gnupghome: Path | None = None) -> s
     return done.stdout
 
 
-def trust_it(daemon: GuarddProcess, homes: Homes, world: Path) -> Path:
-    """An IT approver's key, trusted by this guardd; its GNUPGHOME."""
+def trust_it(daemon: GuarddProcess, homes: Homes, world: Path) -> tuple[Path, str]:
+    """An IT approver's key, trusted by this guardd; its GNUPGHOME and fingerprint."""
     it = homes.keyring()
     fpr = it.new_key("IT Approver")
     (world / "it.asc").write_bytes(it.public(fpr))
     admin(daemon, "keys", "add", str(world / "it.asc"))
     admin(daemon, "reload")
-    return it.home
+    return it.home, fpr
 
 
 def presses_to(daemon: GuarddProcess, label: str) -> int:
@@ -110,7 +113,7 @@ def test_staff_ask_for_an_exception_from_the_tray_and_hear_it_was_approved(
     testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path, screen: Screen
 ) -> None:
     daemon = guardd()
-    it_home = trust_it(daemon, homes, world)
+    it_home, _ = trust_it(daemon, homes, world)
     screen.start_tray(daemon.socket)
     spot = screen.wait_icon(COLOURS[Status.OK])
     screen.screenshot(ARTEFACTS / "tray-icon-all-well.png").crop((WIDTH - 200, 0, WIDTH, 40)).save(
@@ -159,6 +162,53 @@ def test_staff_ask_for_an_exception_from_the_tray_and_hear_it_was_approved(
     screen.wait_icon(COLOURS[Status.OK])
     screen.screenshot(ARTEFACTS / "tray-approved.png")
     assert screen.log().count("Traceback") == 0, screen.log()
+
+
+def staff_request(daemon: GuarddProcess, device: str) -> str:
+    done = subprocess.run(
+        [
+            *("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"),
+            *(str(BIN / "guardctl"), "--socket", str(daemon.socket), "request", device, "--json"),
+            *("--reason", "exam papers"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["id"])
+
+
+def test_denials_approvals_ending_soon_and_ended_are_told(
+    testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path, screen: Screen
+) -> None:
+    daemon = guardd()
+    it_home, fpr = trust_it(daemon, homes, world)
+    testbed.plug(stick("CLERK-STICK-5"), port="1")
+    testbed.plug(stick("CLERK-STICK-6"), port="2")
+    daemon.wait_verdict("2-1", "blocked")
+    daemon.wait_verdict("2-2", "blocked")
+    screen.start_tray(daemon.socket)
+    screen.wait_icon(COLOURS[Status.BLOCKED])
+    denied, short = staff_request(daemon, "2-1"), staff_request(daemon, "2-2")
+    admin(daemon, "deny", denied, "--reason", "please use the school's OneDrive", gnupghome=it_home)
+    body = screen.wait_notification("Request denied")
+    assert "please use the school's OneDrive" in body
+    # A six-second approval (made with the library the admin CLI uses; its minimum is 5 min).
+    spool = Spool(daemon.state_dir / "exchange")
+    [entry] = [e for e in spool.read_all("requests") if e.name == f"{short}.json"]
+    assert entry.document is not None
+    doc = make_approval(
+        entry.document, approver_fpr=fpr, duration_s=6, read_only=False, now=time.time()
+    )
+    spool.write("approvals", doc.id, json.loads(seal(doc, Gpg(it_home), fpr)))
+    screen.wait_notification("Request approved")
+    assert "save your work" in screen.wait_notification("Your exception ends soon")
+    assert "blocked again" in screen.wait_notification("Exception ended", timeout=40)
+    titles = [n.split("\t")[0] for n in screen.notifications()]
+    assert titles.count("Request approved") == 1  # each said once
+    assert titles.count("Your exception ends soon") == 1
 
 
 def test_the_icon_says_when_guardd_is_gone_and_comes_back_by_itself(

@@ -131,7 +131,12 @@ class Screen:
                     ]
                 )
             )
-            wait_for(lambda: self.window("panel") is not None, 15, lambda: "no trayer panel")
+            trayer_log = self.workdir / "trayer.log"
+            wait_for(
+                lambda: self.window("panel") is not None,
+                15,
+                lambda: f"no trayer panel on {self.display}: {trayer_log.read_text()}",
+            )
         self._start_bus()
 
     _screen_args = ("-screen", "0", f"{WIDTH}x{HEIGHT}x24")
@@ -140,7 +145,10 @@ class Screen:
         read_end, write_end = os.pipe()
         with (self.workdir / "xvfb.log").open("wb") as log:
             xvfb = subprocess.Popen(
-                [*("Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp"), *self._screen_args],
+                [
+                    *("Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-noreset"),
+                    *self._screen_args,
+                ],
                 pass_fds=(write_end,),
                 env=real_env(),
                 stdout=subprocess.DEVNULL,
@@ -154,6 +162,13 @@ class Screen:
         if not number.isdigit():
             raise RuntimeError(f"Xvfb did not start: {(self.workdir / 'xvfb.log').read_text()}")
         self.display = f":{number}"
+        # Xvfb names its display before it takes clients: wait until the member of staff can
+        # connect (a client refused in that moment would give up at once).
+        wait_for(
+            lambda: self.as_user(["xdotool", "getdisplaygeometry"]).returncode == 0,
+            15,
+            lambda: f"cannot connect to Xvfb on {self.display}",
+        )
 
     def _start_bus(self) -> None:
         script = self.workdir / "record.sh"

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import pytest
 from conftest import GuarddFactory
+from exposure_support import CLEAN_FILES, Drive, clamd, make_medium, media
 from test_signing_support import Homes, homes_fixture
 
 from guardd.exchange.spool import Spool
 from guardd.ipc.client import Client
 from signing import Gpg, make_approval, seal
+from sim.clamd import EICAR, ClamdProcess
 from sim.daemon import GuarddProcess
+from sim.media import LoopMedium
 from sim.screen import WIDTH, Screen, missing_tools, until
 from sim.usb import UsbTestbed, stick
 from tray.link import snapshot
@@ -31,7 +34,7 @@ from tray.menu import REQUEST_LABEL, build_menu
 from tray.messages import COLOURS
 from tray.state import Status
 
-__all__ = ["homes_fixture"]
+__all__ = ["clamd", "homes_fixture", "media"]
 
 BIN = Path(sys.executable).parent
 ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"
@@ -256,3 +259,51 @@ def test_with_no_system_tray_it_says_so_once_and_notifications_still_work(
     daemon.wait_verdict("2-1", "blocked")
     bare_screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
     assert bare_screen.log().count("no system tray is showing the icon") == 1
+
+
+def test_a_drive_being_scanned_shows_progress_then_is_ready(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+    screen: Screen,
+) -> None:
+    daemon = guardd(clamd_socket=clamd.socket)
+    screen.start_tray(daemon.socket)
+    screen.wait_icon(COLOURS[Status.OK])
+    files: dict[str | bytes, bytes] = {
+        f"class{i % 30}/pupil{i}.txt": f"essay {i}\n".encode() * 20 for i in range(3000)
+    }
+    drive = Drive(testbed, daemon, make_medium(world, media, files))
+    drive.unlock()
+    drive.open(world)
+    spot = screen.wait_icon(COLOURS[Status.SCANNING], timeout=30)
+    open_menu(screen, spot)
+    screen.screenshot(ARTEFACTS / "tray-scanning-menu.png")
+    screen.xdotool("key", "Escape")
+    daemon.wait_verdict("2-1", "ready", timeout=120)
+    screen.wait_icon(COLOURS[Status.OK])
+    assert "is ready to use" in screen.wait_notification("Drive checked: no viruses")
+
+
+def test_an_infected_drive_turns_the_shield_red_and_says_what_to_do(
+    testbed: UsbTestbed,
+    guardd: GuarddFactory,
+    clamd: ClamdProcess,
+    world: Path,
+    media: list[LoopMedium],
+    screen: Screen,
+) -> None:
+    daemon = guardd(clamd_socket=clamd.socket)
+    screen.start_tray(daemon.socket)
+    screen.wait_icon(COLOURS[Status.OK])
+    drive = Drive(testbed, daemon, make_medium(world, media, {**CLEAN_FILES, "game.com": EICAR}))
+    drive.unlock()
+    drive.open(world)
+    daemon.wait_verdict("2-1", "infected", timeout=30)
+    screen.wait_icon(COLOURS[Status.INFECTED])
+    body = screen.wait_notification("Virus found: drive switched off")
+    assert "(1 file)" in body
+    assert "nothing on it was deleted" in body
+    screen.screenshot(ARTEFACTS / "tray-infected.png")

@@ -142,6 +142,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("guardd %s ready on %s", __version__, self.config.socket)
         await self._stop.wait()
+        self.bus.drop_all()
         await self.server.stop()
         self.audit.append("daemon.stopped", {})
         self.audit.close()

@@ -65,6 +65,8 @@ class TrayApp:
             self._last_connected = state
         elif self._state.connected or self._state is STARTING:
             log.warning("guardd cannot be reached: %s", state.problem)
+        if messages.tooltip(state) != messages.tooltip(self._state):
+            log.info("now: %s", messages.tooltip(state))
         self._state = state
         self._draw()
         return False

@@ -124,6 +124,12 @@ class EventBus:
         with contextlib.suppress(ValueError):
             self._subscribers.remove(subscriber)
 
+    def drop_all(self) -> None:
+        """Hang up on every subscriber (guardd is stopping; they reconnect to the next one)."""
+        for subscriber in list(self._subscribers):
+            subscriber.drop()
+        self._subscribers.clear()
+
     @property
     def subscribers(self) -> int:
         """How many are listening."""

@@ -279,6 +279,7 @@ def test_a_drive_being_scanned_shows_progress_then_is_ready(
     drive.unlock()
     drive.open(world)
     spot = screen.wait_icon(COLOURS[Status.SCANNING], timeout=30)
+    screen.wait_log(" of 3,000 files)")  # the progress, read every second while it scans
     open_menu(screen, spot)
     screen.screenshot(ARTEFACTS / "tray-scanning-menu.png")
     screen.xdotool("key", "Escape")

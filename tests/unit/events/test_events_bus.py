@@ -115,3 +115,19 @@ def test_publishing_with_nobody_listening_or_no_loop_does_nothing() -> None:
     bus = EventBus()
     bus.publish(record(1))  # not attached: nothing to do, nothing raised
     assert bus.subscribers == 0
+
+
+def test_drop_all_hangs_up_on_everyone() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        bus.attach(asyncio.get_running_loop())
+        subs = [bus.subscribe(uid, admin=False) for uid in (1, 2, 3)]
+        hung_up: list[int] = []
+        for sub in subs:
+            sub.on_drop = lambda uid=sub.uid: hung_up.append(uid)  # type: ignore[misc]
+        bus.drop_all()
+        assert sorted(hung_up) == [1, 2, 3]
+        assert bus.subscribers == 0
+        assert [await s.next() for s in subs] == [None, None, None]
+
+    asyncio.run(main())

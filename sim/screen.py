@@ -237,10 +237,15 @@ class Screen:
             check=False,
         )
 
-    def start_tray(self, socket: Path, display: bool = True) -> subprocess.Popen[bytes]:
+    def start_tray(
+        self, socket: Path, display: bool = True, backend: str | None = None
+    ) -> subprocess.Popen[bytes]:
         """The real guard-tray, as the member of staff, talking to `socket` (without a display
-        to show it on, when `display` is False: a session with no graphics)."""
+        to show it on, when `display` is False: a session with no graphics; with pystray's
+        `backend` when given, else the one the tray chooses)."""
         command = [str(BIN / "guard-tray"), "--socket", str(socket), "--verbose"]
+        if backend is not None:
+            command = ["env", f"PYSTRAY_BACKEND={backend}", *command]
         self.tray = self._spawn(command, log=self.tray_log, display=display)
         return self.tray
 

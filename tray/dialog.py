@@ -91,8 +91,10 @@ def show_message(title: str, text: str) -> None:
     message = Gtk.MessageDialog(
         message_type=Gtk.MessageType.INFO, buttons=Gtk.ButtonsType.CLOSE, text=title
     )
+    message.set_title(title)
     message.format_secondary_text(text)
     message.set_keep_above(True)
+    message.set_position(Gtk.WindowPosition.CENTER)
     message.connect("response", lambda m, _r: m.destroy())
     message.show_all()
     message.present()

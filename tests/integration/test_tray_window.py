@@ -30,7 +30,7 @@ from sim.media import LoopMedium
 from sim.screen import WIDTH, Screen, missing_tools, until
 from sim.usb import UsbTestbed, stick
 from tray.link import snapshot
-from tray.menu import REQUEST_LABEL, build_menu
+from tray.menu import POLICY_LABEL, REQUEST_LABEL, build_menu
 from tray.messages import COLOURS
 from tray.state import Status
 
@@ -212,6 +212,23 @@ def test_denials_approvals_ending_soon_and_ended_are_told(
     titles = [n.split("\t")[0] for n in screen.notifications()]
     assert titles.count("Request approved") == 1  # each said once
     assert titles.count("Your exception ends soon") == 1
+
+
+@pytest.mark.parametrize("backend", ["gtk", "appindicator"])
+def test_each_backend_shows_the_icon_its_menu_and_the_policy(
+    testbed: UsbTestbed, guardd: GuarddFactory, screen: Screen, backend: str
+) -> None:
+    daemon = guardd()
+    testbed.plug(stick("CLERK-STICK-4"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    screen.start_tray(daemon.socket, backend=backend)
+    spot = screen.wait_icon(COLOURS[Status.BLOCKED])
+    screen.wait_log(f"pystray's {backend} backend")
+    open_menu(screen, spot)
+    screen.xdotool("key", "--delay", "60", *["Down"] * presses_to(daemon, POLICY_LABEL))
+    screen.xdotool("key", "Return")
+    until(lambda: screen.window("^What is this\\?$") is not None, 15, "no policy window")
+    screen.screenshot(ARTEFACTS / f"tray-policy-{backend}.png")
 
 
 def test_the_icon_says_when_guardd_is_gone_and_comes_back_by_itself(

@@ -45,7 +45,6 @@ class TrayApp:
         self._state = STARTING
         self._last_connected: TrayState | None = None
         self._icon: TrayIcon | None = None
-        self._loop: GLib.MainLoop | None = None
         self._link = Link(socket, self._post)
         self._dialog: ExceptionDialog | None = None  # while it is open
 

@@ -53,6 +53,28 @@ DUNSTRC = """\
     script = {script}
 """
 
+# The session bus: its socket in the screen's folder, and no service files, so nothing is ever
+# started by D-Bus activation (a call to the notification service before dunst owns its name
+# would otherwise start a second dunst, with the desktop's config, and the first would quit).
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+NAME_HAS_OWNER = (
+    *("dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus"),
+    *("/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"),
+)
+
 RECORD_SCRIPT = """#!/bin/sh
 # dunst calls this for every notification it shows: appname summary body icon urgency
 printf '%s\\t%s\\n' "$2" "$3" >> {log}
@@ -179,18 +201,20 @@ class Screen:
         rc = self.workdir / "dunstrc"
         rc.write_text(DUNSTRC.format(script=script))
         address = self.workdir / "bus-address"
+        config = self.workdir / "bus.conf"
+        config.write_text(BUS_CONFIG.format(socket=self._home / "run" / "bus"))
         inner = f'printf "%s" "$DBUS_SESSION_BUS_ADDRESS" > {address}; exec dunst -config {rc}'
         dunst_log = self.workdir / "dunst.log"
-        self._procs.append(
-            self._spawn(["dbus-run-session", "--", "sh", "-c", inner], log=dunst_log)
-        )
+        command = ["dbus-run-session", f"--config-file={config}", "--", "sh", "-c", inner]
+        self._procs.append(self._spawn(command, log=dunst_log))
         wait_for(lambda: address.exists() and address.stat().st_size > 0, 15, lambda: "no bus")
         self.bus_address = address.read_text()
         wait_for(self._dunst_ready, 15, lambda: f"dunst did not start: {dunst_log.read_text()}")
 
     def _dunst_ready(self) -> bool:
-        done = self.as_user(["dunstctl", "is-paused"])
-        return done.returncode == 0
+        """Whether dunst owns the notification service's name (asked without activating it)."""
+        done = self.as_user([*NAME_HAS_OWNER, "string:org.freedesktop.Notifications"])
+        return done.returncode == 0 and "boolean true" in done.stdout
 
     def env(self) -> dict[str, str]:
         """The environment of a program on this screen, as the member of staff."""
@@ -238,14 +262,17 @@ class Screen:
         )
 
     def start_tray(
-        self, socket: Path, display: bool = True, backend: str | None = None
+        self, socket: Path, display: bool = True, backend: str | None = None, bus: bool = True
     ) -> subprocess.Popen[bytes]:
         """The real guard-tray, as the member of staff, talking to `socket` (without a display
         to show it on, when `display` is False: a session with no graphics; with pystray's
-        `backend` when given, else the one the tray chooses)."""
+        `backend` when given, else the one the tray chooses; with no session bus to reach
+        when `bus` is False)."""
         command = [str(BIN / "guard-tray"), "--socket", str(socket), "--verbose"]
         if backend is not None:
             command = ["env", f"PYSTRAY_BACKEND={backend}", *command]
+        if not bus:
+            command = ["env", "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus", *command]
         self.tray = self._spawn(command, log=self.tray_log, display=display)
         return self.tray
 

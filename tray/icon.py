@@ -53,12 +53,26 @@ def choose_backend() -> str:
     return "appindicator" if reply.unpack()[0] else "gtk"
 
 
+class _NoPystrayNotifier:
+    """Stands in for pystray's own notifier, which the tray does not use (tray.notifier sends
+    its notifications) and which would stop the icon from showing when there is no session
+    bus."""
+
+    def notify(self, *args: object) -> None:
+        """Nothing: the tray's notifications go through tray.notifier."""
+
+    def hide(self) -> None:
+        """Nothing to hide."""
+
+
 def _import_pystray(backend: str) -> Any:
     os.environ["PYSTRAY_BACKEND"] = backend
     try:
         import pystray  # noqa: PLC0415 - the backend must be chosen before the import
+        from pystray._util import notify_dbus  # noqa: PLC0415 - see _NoPystrayNotifier
     except (ImportError, ValueError) as e:
         raise NoTrayError(f"pystray's {backend} backend cannot start: {e}") from None
+    notify_dbus.Notifier = _NoPystrayNotifier
     return pystray
 
 

@@ -325,3 +325,17 @@ def test_an_infected_drive_turns_the_shield_red_and_says_what_to_do(
     assert "(1 file)" in body
     assert "nothing on it was deleted" in body
     screen.screenshot(ARTEFACTS / "tray-infected.png")
+
+
+def test_without_a_session_bus_the_icon_still_shows(
+    testbed: UsbTestbed, guardd: GuarddFactory, screen: Screen
+) -> None:
+    daemon = guardd()
+    screen.start_tray(daemon.socket, bus=False)
+    screen.wait_icon(COLOURS[Status.OK])
+    testbed.plug(stick("CLERK-STICK-3"), port="1")
+    daemon.wait_verdict("2-1", "blocked")
+    screen.wait_icon(COLOURS[Status.BLOCKED])
+    screen.wait_log("cannot show desktop notifications")
+    assert screen.log().count("cannot show desktop notifications") == 1
+    assert "Traceback" not in screen.log()

@@ -84,6 +84,7 @@ class TrayIcon:
         self._pystray = _import_pystray(self.backend)
         self._on_action = on_action
         self._icon = self._pystray.Icon("guard-tray", image, title)
+        self._pixels = image.tobytes()
 
     def _item(self, entry: Entry) -> Any:
         pystray = self._pystray
@@ -99,7 +100,10 @@ class TrayIcon:
 
     def show(self, image: Image.Image, title: str, menu: tuple[Entry, ...]) -> None:
         """Show a state (call in the GLib main loop's thread)."""
-        self._icon.icon = image
+        pixels = image.tobytes()
+        if pixels != self._pixels:  # pystray writes a file per new icon: only when it changes
+            self._icon.icon = image
+            self._pixels = pixels
         self._icon.title = title
         self._set_tooltip(title)
         self._icon.menu = self._pystray.Menu(*(self._item(e) for e in menu))

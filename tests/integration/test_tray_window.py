@@ -256,7 +256,7 @@ def test_without_a_display_it_says_so_once_and_notifications_still_work(
 ) -> None:
     daemon = guardd()
     screen.start_tray(daemon.socket, display=False)
-    screen.wait_log("connected to guardd")
+    screen.wait_log("guardd answers: USB guard: all is well")  # its first state: no news yet
     testbed.plug(stick("CLERK-STICK-9"), port="1")
     daemon.wait_verdict("2-1", "blocked")
     assert "cannot be used" in screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
@@ -271,6 +271,7 @@ def test_with_no_system_tray_it_says_so_once_and_notifications_still_work(
 ) -> None:
     daemon = guardd()
     bare_screen.start_tray(daemon.socket)
+    bare_screen.wait_log("guardd answers: USB guard: all is well")
     bare_screen.wait_log("no system tray is showing the icon")
     testbed.plug(stick("CLERK-STICK-9"), port="1")
     daemon.wait_verdict("2-1", "blocked")

@@ -8,9 +8,14 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The staff tray (GTK / AppIndicator through PyGObject, notifications on the session bus) and
+# what its real-window tests drive: a virtual screen, a tray host, a notification daemon.
+TRAY_PACKAGES := gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 dbus dbus-x11 \
+	fonts-dejavu-core adwaita-icon-theme desktop-file-utils xvfb trayer xdotool imagemagick dunst
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libgirepository1.0-dev \
 	libcairo2-dev umockdev libumockdev0 gir1.2-umockdev-1.0 util-linux e2fsprogs \
-	clamav-daemon clamdscan fusefat exfat-fuse exfatprogs dosfstools zip gpg gpg-agent acl rclone fuse3
+	clamav-daemon clamdscan fusefat exfat-fuse exfatprogs dosfstools zip gpg gpg-agent acl \
+	rclone fuse3 $(TRAY_PACKAGES)
 # The tests run under umockdev's preload: a mock /sys and udev that pyudev and the daemon see.
 UMOCKDEV := umockdev-wrapper
 PYTEST_ARGS ?=

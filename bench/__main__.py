@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import cloud, decision, requests, scan, signing, uevents
+from bench import cloud, decision, requests, scan, signing, tray, uevents
 
 RESULTS = Path("bench/results")
 
@@ -24,6 +24,7 @@ def main() -> int:
         "signing": signing.run(),
         "requests": requests.run(),
         "cloud": cloud.run(),
+        "tray": tray.run(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"

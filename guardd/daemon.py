@@ -24,6 +24,7 @@ from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
 from guardd.devices.udev_source import BlockEvent, Resync, UdevSource, UsbEvent
 from guardd.errors import ErrorCode, GuarddError
+from guardd.events import EventBus
 from guardd.exceptions.approvals import POLL_SECONDS, ApprovalBook
 from guardd.exceptions.book import ExceptionBook
 from guardd.exchange.incidents import Incidents, machine_name
@@ -51,6 +52,8 @@ class Daemon:
         self._lock = lock_state_dir(config.state_dir)
         self.store = Store.open(config.database)
         self.audit = AuditLog.open(config.audit_log, sink=SyslogSink())
+        self.bus = EventBus()
+        self.audit.add_listener(self.bus.publish)
         self.source = UdevSource()
         self.gate = DeviceGate(
             Matcher(rules), UsbAuthorizer(), self.audit, self.store, clock=time.time
@@ -126,6 +129,7 @@ class Daemon:
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; never restore a permissive USB default on the way out."""
         loop = asyncio.get_running_loop()
+        self.bus.attach(loop)
         self.audit.append("daemon.started", {"version": __version__, "rules": self._rules_summary})
         self._check_clamd()
         self._runner = LoopRunner(loop, workers=4)
@@ -149,6 +153,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("guardd %s ready on %s", __version__, self.config.socket)
         await self._stop.wait()
+        self.bus.drop_all()
         await self.server.stop()
         self.cloud.stop()
         self.audit.append("daemon.stopped", {})
@@ -230,6 +235,8 @@ class Daemon:
         handlers = Handlers(self)
         for op, handler in handlers.table().items():
             self.server.register(op, handler)
+        for op, opener in handlers.streams().items():
+            self.server.register_stream(op, opener)
 
 
 def lock_state_dir(state_dir: Path) -> int:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from guardd import __version__
+from guardd.events.feed import Feed
 from guardd.ipc.protocol import Op
-from guardd.ipc.server import Handler, Peer
+from guardd.ipc.server import Handler, Peer, Stream, StreamOpener
 
 if TYPE_CHECKING:
     from guardd.daemon import Daemon
@@ -34,6 +35,10 @@ class Handlers:
             Op.REQUESTS: self.requests,
             Op.CLOUD: self.cloud,
         }
+
+    def streams(self) -> dict[Op, StreamOpener]:
+        """The operations that keep their connection open."""
+        return {Op.SUBSCRIBE: self.subscribe}
 
     def _admin(self, peer: Peer) -> bool:
         return peer.uid in self._daemon.config.admin_uids
@@ -93,6 +98,12 @@ class Handlers:
         """The cloud-sync folders found: the caller's own (IT: everyone's, with all=true)."""
         everyone = args.get("all") is True and self._admin(peer)
         return self._daemon.cloud.guard.folders(None if everyone else peer.uid)
+
+    async def subscribe(self, peer: Peer, args: dict[str, Any]) -> Stream:
+        """The audit records the caller may see, pushed as they are written."""
+        bus = self._daemon.bus
+        subscriber = bus.subscribe(peer.uid, self._admin(peer))
+        return Feed(bus, subscriber, self._daemon.audit.head[0])
 
 
 def rss_kb() -> int:

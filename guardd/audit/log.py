@@ -98,6 +98,7 @@ class AuditLog:
         self._seq = 0
         self._hash = GENESIS_HASH
         self._needs_resume = True
+        self._listeners: list[Callable[[AuditRecord], None]] = []
 
     @classmethod
     def open(
@@ -169,6 +170,11 @@ class AuditLog:
         self._emit([*written, record])
         return record
 
+    def add_listener(self, listener: Callable[[AuditRecord], None]) -> None:
+        """Call `listener` with each record once it is in the file (in the appending thread;
+        it must be quick and must not raise: what it raises is ignored)."""
+        self._listeners.append(listener)
+
     def flush(self) -> None:
         """Wait until the head file names the newest record."""
         self._head_writer.flush()
@@ -197,13 +203,15 @@ class AuditLog:
     # -- internals (called with self._lock held, except _emit) --
 
     def _emit(self, records: list[AuditRecord]) -> None:
-        if self._sink is None:
-            return
+        receivers: list[Callable[[AuditRecord], None]] = list(self._listeners)
+        if self._sink is not None:
+            receivers.insert(0, self._sink.emit)
         for record in records:
-            try:
-                self._sink.emit(record)
-            except Exception:  # noqa: BLE001, S112 - the record is on disk; a sink can't undo that
-                continue
+            for receive in receivers:
+                try:
+                    receive(record)
+                except Exception:  # noqa: BLE001, S112 - the record is on disk; can't undo that
+                    continue
 
     def _fileno(self) -> int:
         if self._fd is None:

@@ -167,7 +167,8 @@ class ApprovalBook:
         if doc.kind is Kind.DENIAL:
             self._store.set_request_state(doc.request_id, RequestState.DENIED, doc.reason or "")
             self._audit.append(
-                "request.denied", {"id": doc.request_id, "by": doc.approver, "reason": doc.reason}
+                "request.denied",
+                {"id": doc.request_id, "uid": doc.uid, "by": doc.approver, "reason": doc.reason},
             )
             return
         self._honour(doc)
@@ -194,7 +195,13 @@ class ApprovalBook:
         )
         self._audit.append(
             "approval.honoured",
-            {"id": doc.id, "request": doc.request_id, "by": doc.approver, "until": doc.not_after},
+            {
+                "id": doc.id,
+                "request": doc.request_id,
+                "uid": doc.uid,
+                "by": doc.approver,
+                "until": doc.not_after,
+            },
         )
         self.changed()
 
@@ -207,7 +214,8 @@ class ApprovalBook:
                 gone.document.request_id, RequestState.REVOKED, doc.reason or ""
             )
         self._audit.append(
-            "approval.revoked", {"id": target, "by": doc.approver, "reason": doc.reason}
+            "approval.revoked",
+            {"id": target, "uid": doc.uid, "by": doc.approver, "reason": doc.reason},
         )
         self.changed()
 
@@ -218,7 +226,9 @@ class ApprovalBook:
         for approval in ended:
             del self._honoured[approval.document.id]
             self._store.set_request_state(approval.document.request_id, RequestState.EXPIRED)
-            self._audit.append("approval.expired", {"id": approval.document.id})
+            self._audit.append(
+                "approval.expired", {"id": approval.document.id, "uid": approval.document.uid}
+            )
         if ended:
             self.changed()
         return [a.document.id for a in ended]

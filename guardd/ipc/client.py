@@ -31,7 +31,7 @@ class Client:
         self.path = path
         self._timeout = timeout
 
-    def call(self, op: Op, args: dict[str, Any] | None = None) -> object:
+    def call(self, op: Op | str, args: dict[str, Any] | None = None) -> object:
         """Send a request, return its result; GuarddError (UNAVAILABLE when guardd is down)."""
         with self._connect() as sock:
             sock.sendall(encode_request(op, args))

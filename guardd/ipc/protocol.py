@@ -3,6 +3,12 @@
 Wire format: one JSON object per line (UTF-8, at most MAX_MESSAGE_BYTES).
 Request:  {"v": 1, "op": "devices", "args": {...}}
 Response: {"v": 1, "ok": true, "result": ...} or {"v": 1, "ok": false, "error": {"code", "message"}}
+Events:   after {"op": "subscribe"} is answered {"subscribed": true, "seq": N}, the connection
+          stays open and guardd sends one line per audit record the caller may see:
+          {"v": 1, "event": {"seq": N, "ts": "...", "event": "device.decision", "data": {...}}}.
+          Staff see device and media events and only their own requests, approvals and cloud
+          folders; IT see everything. A subscriber that falls behind is disconnected (it
+          reconnects and reads the state again); the client sends nothing more.
 The daemon never trusts a request: its size, shape, version and operation are checked before
 anything else, and who is asking comes from the socket (SO_PEERCRED), never from the message.
 """
@@ -31,6 +37,7 @@ class Op(StrEnum):
     REQUEST = "request"
     REQUESTS = "requests"
     CLOUD = "cloud"
+    SUBSCRIBE = "subscribe"
 
 
 class Privilege(IntEnum):
@@ -49,7 +56,11 @@ PRIVILEGES: dict[Op, Privilege] = {
     Op.REQUEST: Privilege.STAFF,
     Op.REQUESTS: Privilege.STAFF,  # staff see their own; IT everyone's
     Op.CLOUD: Privilege.STAFF,  # staff see their own folders; IT everyone's
+    Op.SUBSCRIBE: Privilege.STAFF,  # staff get the events they may see; IT all of them
 }
+
+# An event line larger than this is sent without its data (marked "truncated").
+MAX_EVENT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,10 @@ def _dumps(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def encode_request(op: Op, args: dict[str, Any] | None = None) -> bytes:
-    """A request line."""
-    return _dumps({"v": PROTOCOL_VERSION, "op": op.value, "args": args or {}})
+def encode_request(op: Op | str, args: dict[str, Any] | None = None) -> bytes:
+    """A request line (a plain string op lets a newer client ask an older guardd, which
+    answers unknown-request)."""
+    return _dumps({"v": PROTOCOL_VERSION, "op": str(op), "args": args or {}})
 
 
 def encode_result(result: object) -> bytes:
@@ -78,6 +90,41 @@ def encode_error(error: GuarddError) -> bytes:
     """A failure response line."""
     body = {"code": error.code.value, "message": error.message}
     return _dumps({"v": PROTOCOL_VERSION, "ok": False, "error": body})
+
+
+def encode_event(seq: int, ts: str, event: str, data: object) -> bytes:
+    """An event line (sent to subscribers); oversized data is left out and said so."""
+    body: dict[str, object] = {"seq": seq, "ts": ts, "event": event, "data": data}
+    line = _dumps({"v": PROTOCOL_VERSION, "event": body})
+    if len(line) <= MAX_EVENT_BYTES:
+        return line
+    body = {"seq": seq, "ts": ts, "event": event[:100], "data": {}, "truncated": True}
+    return _dumps({"v": PROTOCOL_VERSION, "event": body})
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded, shape-checked event line (its data still untrusted in its values)."""
+
+    seq: int
+    ts: str
+    event: str
+    data: dict[str, Any]
+
+
+def decode_event(line: bytes) -> Event:
+    """Parse an event line; raise GuarddError on anything odd (an error line included)."""
+    obj = _load(line, MAX_EVENT_BYTES)
+    body = obj.get("event")
+    if not isinstance(body, dict):
+        decode_response(line)  # an error line raises its GuarddError
+        raise GuarddError(ErrorCode.INVALID_REQUEST, "malformed event from guardd")
+    seq, ts, name, data = (body.get(k) for k in ("seq", "ts", "event", "data"))
+    if type(seq) is not int or not isinstance(ts, str) or not isinstance(name, str):
+        raise GuarddError(ErrorCode.INVALID_REQUEST, "malformed event from guardd")
+    if not isinstance(data, dict):
+        raise GuarddError(ErrorCode.INVALID_REQUEST, "malformed event from guardd")
+    return Event(seq, ts, name, data)
 
 
 def _load(line: bytes, limit: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Each operation is registered with the privilege it needs (from protocol.PRIVILEGES);
 anything not registered is refused, and an unexpected exception in a handler becomes an
-"internal error" answer, never a dead daemon.
+"internal error" answer, never a dead daemon. A streaming operation (subscribe) answers once
+and then owns the connection until it ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from guardd.errors import ErrorCode, GuarddError
 from guardd.ipc.protocol import (
@@ -56,6 +57,22 @@ class Peer:
 Handler = Callable[[Peer, dict[str, Any]], Awaitable[object]]
 
 
+class Stream(Protocol):
+    """A connection handed over after its first answer (`ack`): `run` streams until the
+    peer goes or the stream ends; `close` is always called after, even if `run` never was."""
+
+    ack: object
+
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Own the connection until done."""
+
+    def close(self) -> None:
+        """Release what the stream holds."""
+
+
+StreamOpener = Callable[[Peer, dict[str, Any]], Awaitable[Stream]]
+
+
 def _in_use(path: Path) -> bool:
     """True when something answers on the socket (a stale file from a crash does not)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
@@ -80,6 +97,7 @@ class IpcServer:
         self._path = path
         self._admin_uids = admin_uids
         self._handlers: dict[Op, Handler] = {}
+        self._streams: dict[Op, StreamOpener] = {}
         self._server: asyncio.AbstractServer | None = None
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
@@ -88,6 +106,12 @@ class IpcServer:
         if op not in PRIVILEGES:
             raise ValueError(f"{op} has no declared privilege")
         self._handlers[op] = handler
+
+    def register_stream(self, op: Op, opener: StreamOpener) -> None:
+        """Serve `op` as a stream (answered once, then the connection is the stream's)."""
+        if op not in PRIVILEGES:
+            raise ValueError(f"{op} has no declared privilege")
+        self._streams[op] = opener
 
     async def start(self) -> None:
         """Listen (any local user may connect; each request is then checked)."""
@@ -143,24 +167,50 @@ class IpcServer:
                 return
             except asyncio.IncompleteReadError:
                 return
-            writer.write(await self._answer(peer, line))
+            answer, stream = await self._answer(peer, line)
+            if stream is not None:
+                await self._hand_over(stream, answer, reader, writer)
+                return
+            writer.write(answer)
             await writer.drain()
+
+    async def _hand_over(
+        self,
+        stream: Stream,
+        answer: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        try:
+            writer.write(answer)
+            await writer.drain()
+            await stream.run(reader, writer)
+        finally:
+            stream.close()
 
     def _handler_for(self, peer: Peer, op: Op) -> Handler:
         handler = self._handlers.get(op)
         if handler is None:
             raise GuarddError(ErrorCode.UNKNOWN_REQUEST, f"unknown request {op.value!r}")
-        if not self._allowed(peer, op):
-            raise GuarddError(ErrorCode.NOT_PERMITTED, f"only IT administrators may ask for {op}")
+        self._check(peer, op)
         return handler
 
-    async def _answer(self, peer: Peer, line: bytes) -> bytes:
+    def _check(self, peer: Peer, op: Op) -> None:
+        if not self._allowed(peer, op):
+            raise GuarddError(ErrorCode.NOT_PERMITTED, f"only IT administrators may ask for {op}")
+
+    async def _answer(self, peer: Peer, line: bytes) -> tuple[bytes, Stream | None]:
         try:
             request = decode_request(line)
+            opener = self._streams.get(request.op)
+            if opener is not None:
+                self._check(peer, request.op)
+                stream = await opener(peer, request.args)
+                return encode_result(stream.ack), stream
             handler = self._handler_for(peer, request.op)
-            return encode_result(await handler(peer, request.args))
+            return encode_result(await handler(peer, request.args)), None
         except GuarddError as e:
-            return encode_error(e)
+            return encode_error(e), None
         except Exception:  # a handler bug must not take the guard down
             log.exception("internal error answering %r", line[:200])
-            return encode_error(GuarddError(ErrorCode.INTERNAL, "internal error in guardd"))
+            return encode_error(GuarddError(ErrorCode.INTERNAL, "internal error in guardd")), None

@@ -157,7 +157,8 @@ def folder_from(f: object) -> Folder | None:
 
 
 def _request_what(r: dict[str, Any]) -> str:
-    folder = text(r.get("folder"), 200)
+    raw = r.get("folder")
+    folder = text(raw.get("path") if isinstance(raw, dict) else raw, 200)
     if folder:
         return f"folder {folder}"
     device = r.get("device")

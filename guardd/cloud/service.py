@@ -8,6 +8,7 @@ inotify could not watch (the max_user_watches limit) is crawled again every RECR
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RECRAWL_S = 60.0  # a root inotify cannot watch
 SAFETY_CRAWL_S = 600.0  # every root, in case inotify lost something it did not report
+LIVENESS_S = 5.0  # how often the watches are checked for a watchdog thread that died
 LIMIT_ADVICE = (
     "raise fs.inotify.max_user_watches (for example to 1048576 in /etc/sysctl.d/guardd.conf)"
 )
@@ -106,6 +108,18 @@ class CloudService:
         self._unwatched = [f.root for f in failures]
         self.guard.crawled(result)
         self._schedule_recrawl()
+        self._check_alive()
+
+    def _check_alive(self) -> None:
+        """Watch again, and crawl, any root whose watchdog thread died."""
+        runner, watcher = self._runner, self._watcher
+        if runner is None or watcher is None:
+            return
+        for root in watcher.dead():
+            self._audit.append("cloud.watch_failed", {"root": root, "reason": "the watch stopped"})
+            log.warning("the watch on %s stopped: watching it again and crawling", root)
+            runner.submit(functools.partial(watcher.rewatch, root), self._rewatched)
+        runner.call_later(LIVENESS_S, self._check_alive)
 
     def _schedule_recrawl(self) -> None:
         runner = self._runner
@@ -126,6 +140,11 @@ class CloudService:
                 self._schedule_recrawl()
 
         runner.submit(self.guard.crawl, done)
+
+    def _rewatched(self, outcome: object) -> None:
+        if isinstance(outcome, WatchFailure):
+            self._unwatched.append(outcome.root)
+        self._recrawl(again=False)
 
     def _events_lost(self) -> None:
         """inotify dropped events (or could not watch a new folder): crawl at once."""

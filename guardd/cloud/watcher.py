@@ -158,6 +158,22 @@ class HomeWatcher:
         self._observers[root] = observer
         return None
 
+    def dead(self) -> list[str]:
+        """The roots whose watch stopped by itself (a watchdog thread died on an error):
+        nothing reports their changes any more until they are watched again."""
+        return [
+            root
+            for root, observer in self._observers.items()
+            if not observer.is_alive() or not all(e.is_alive() for e in observer.emitters)
+        ]
+
+    def rewatch(self, root: str) -> WatchFailure | None:
+        """Watch a root again after its watch died."""
+        old = self._observers.pop(root, None)
+        if old is not None:
+            _stop(old)
+        return self._watch(root)
+
     def stop(self) -> None:
         """Stop every observer."""
         for observer in self._observers.values():

@@ -313,7 +313,9 @@ class Scanner:
                 0, time.monotonic() - started, unavailable_reason(e), retryable=True
             )
         except ClamdProtocolError:
-            return Tally().report(0, time.monotonic() - started, BAD_ANSWER)
+            # A clamd being killed or restarted can answer half a line: the drive stays held
+            # either way, and guardd asks again later instead of giving up on it.
+            return Tally().report(0, time.monotonic() - started, BAD_ANSWER, retryable=True)
         self._forget_other_versions(db_version)
         run = _Run(total(), progress, cancel, db_version)
         run.tick()

@@ -71,6 +71,9 @@ def wait_state(
     wait_for(
         lambda: cloud(daemon).get(str(path), {}).get("state") == state,
         timeout,
-        lambda: f"{path} never {state}: {json.dumps(cloud(daemon), indent=1)}",
+        lambda: (
+            f"{path} never {state}: {json.dumps(cloud(daemon), indent=1)}\n"
+            f"guardd's log ends:\n{daemon.log.read_text(errors='replace')[-3000:]}"
+        ),
     )
     return cloud(daemon)[str(path)]

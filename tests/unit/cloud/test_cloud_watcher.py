@@ -56,3 +56,19 @@ def test_watchdogs_lost_events_warning_asks_for_a_crawl(tmp_path: Path) -> None:
         watcher.stop()
     logging.getLogger("watchdog.observers.inotify_c").warning("queue overflowed after stop")
     assert crawls == ["x"]
+
+
+def test_a_watch_whose_thread_died_is_noticed_and_watched_again(tmp_path: Path) -> None:
+    watcher = HomeWatcher([str(tmp_path)], lambda fn: fn(), lambda _: None)
+    assert watcher.start() == []
+    try:
+        assert watcher.dead() == []
+        observer = watcher._observers[str(tmp_path)]
+        for emitter in list(observer.emitters):
+            emitter.stop()
+            emitter.join(timeout=5)
+        assert watcher.dead() == [str(tmp_path)]
+        assert watcher.rewatch(str(tmp_path)) is None
+        assert watcher.dead() == []
+    finally:
+        watcher.stop()

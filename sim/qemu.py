@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from sim.env import real_env
 from sim.guest_image import AGENT_PORT, GuestImage
 
 BOOT_TIMEOUT = 300.0
@@ -148,7 +149,9 @@ class AgentClient:
         self, *argv: str, timeout: float = 60.0, check: bool = True, input_text: str = ""
     ) -> dict[str, Any]:
         """Run a command in the guest; its rc, stdout and stderr."""
-        reply = self.call("run", wait=timeout + 10, argv=list(argv), timeout=timeout, input=input_text)
+        reply = self.call(
+            "run", wait=timeout + 10, argv=list(argv), timeout=timeout, input=input_text
+        )
         if check and reply["rc"] != 0:
             raise GuestError(
                 f"{' '.join(argv)} exited {reply['rc']}: {reply['stderr'].strip()[-500:]}"
@@ -223,7 +226,9 @@ class Guest:
             "-nic",
             "none",
         ]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, start_new_session=True, env=real_env()
+        )
         deadline = time.monotonic() + timeout
         while not (qmp_path.exists() and agent_path.exists()):
             self._check_alive()

@@ -127,7 +127,7 @@ def _usbguard(guest: Guest, images: dict[str, Path]) -> dict[str, Any]:
     time.sleep(2)  # usbguard forks before it has read its rules: let it settle
     result = _summary(_series(guest, USBGUARD_AUDIT, images))
     result["memory"] = _memory(a, "usbguard")
-    result["version"] = a.sh("usbguard --version | head -1", check=False).strip()
+    result["version"] = a.sh("dpkg-query -W -f='${Version}' usbguard", check=False).strip()
     a.run("systemctl", "stop", "usbguard")
     return result
 

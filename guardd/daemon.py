@@ -34,10 +34,10 @@ from guardd.media.gate import MediaGate
 from guardd.media.mounts import read_mounts
 from guardd.media.watch import MountWatcher
 from guardd.runner import LoopRunner
+from guardd.scanning import Clamd, ScanCache, Scanner
 from guardd.service import notify
 from guardd.service.journal import record_sink, setup_logging
 from guardd.service.usbguard import refuse_beside_usbguard
-from guardd.scanning import Clamd, ScanCache, Scanner
 from guardd.store.db import Store
 from rules import Matcher, RulesError, RuleSet, load_rules
 
@@ -141,7 +141,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("guardd %s ready on %s", __version__, self.config.socket)
-        notify.ready(f"guarding {len(self.gate.devices())} USB devices; socket {self.config.socket}")
+        notify.ready(f"guarding {len(self.gate.devices())} USB devices on {self.config.socket}")
         await self._stop.wait()
         notify.stopping()
         await self.server.stop()

@@ -104,7 +104,13 @@ def _log(message: str) -> None:
 
 def _run(*argv: str, cwd: Path | None = None, timeout: float = 1800) -> None:
     subprocess.run(
-        argv, check=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL, env=real_env()
+        argv,
+        check=True,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr,  # progress, never mixed into a caller's output (make bench's JSON)
+        env=real_env(),
     )
 
 
@@ -160,6 +166,7 @@ def _chroot(root: Path, *argv: str, env: dict[str, str] | None = None) -> None:
         check=True,
         env=full_env,
         stdin=subprocess.DEVNULL,
+        stdout=sys.stderr,
         timeout=1800,
     )
 
@@ -287,7 +294,8 @@ def _setup_guest(root: Path) -> None:
     getty = units / "serial-getty@ttyS0.service.d"
     getty.mkdir(parents=True, exist_ok=True)
     (getty / "autologin.conf").write_text(
-        "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear %I 115200 linux\n"
+        "[Service]\nExecStart=\n"
+        "ExecStart=-/sbin/agetty --autologin root --noclear %I 115200 linux\n"
     )
     # usbguard's policy for the side-by-side comparison is written by the bench itself.
     (root / "etc/usbguard/rules.conf").write_text("")

@@ -7,6 +7,7 @@ image from sim.guest_image with snapshot=on, so every boot starts from the same 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -241,12 +242,13 @@ class Guest:
             self._check_alive()
             try:
                 self.agent.call("ping", wait=2.0)
-                return
             except TimeoutError:
                 if time.monotonic() > deadline:
                     raise GuestError(
                         f"the guest agent did not answer; see {self.console}"
                     ) from None
+            else:
+                return
 
     def _check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -304,10 +306,8 @@ class Guest:
         if self.agent is not None:
             self.agent.close()
         if self.qmp is not None:
-            try:
+            with contextlib.suppress(GuestError, OSError):
                 self.qmp.execute("quit")
-            except (GuestError, OSError):
-                pass
             self.qmp.close()
         if self.proc is not None:
             try:

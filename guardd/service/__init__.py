@@ -1,1 +1,1 @@
-"""guardd as a system service: readiness for systemd, the journal, and what it must not run beside."""
+"""guardd as a system service: readiness, the journal, and what it must not run beside."""

@@ -76,6 +76,10 @@ class Journal:
             return False
         return True
 
+    def close(self) -> None:
+        """Close the socket (the daemon keeps it for its whole life)."""
+        self._sock.close()
+
 
 def _text(value: JsonValue) -> str:
     if isinstance(value, str):

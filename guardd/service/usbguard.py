@@ -7,6 +7,7 @@ USBGuard over D-Bus, so it matters only when usbguard-daemon runs, which is what
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,8 @@ class Conflict:
 def _names(pid_dir: Path) -> set[str]:
     """The process's short name and the base name of its program, as far as readable."""
     names = set()
-    try:
+    with contextlib.suppress(OSError):
         names.add((pid_dir / "comm").read_text(errors="replace").strip())
-    except OSError:
-        pass
     try:
         argv0 = (pid_dir / "cmdline").read_bytes().split(b"\0", 1)[0]
     except OSError:

@@ -19,7 +19,8 @@ from sim.guest_guardd import GuestGuardd
 
 KEY = "/root/stick.key"
 RULES = "".join(
-    f'\n[[drive]]\nserial = "{serial}"\nvendor_id = "46f4"\nproduct_id = "0001"\nlabel = "{label}"\n'
+    f'\n[[drive]]\nserial = "{serial}"\nvendor_id = "46f4"\nproduct_id = "0001"\n'
+    f'label = "{label}"\n'
     for serial, label in (
         ("SCHOOL-LUKS-1", "Office stick (LUKS, clean)"),
         ("SCHOOL-LUKS-2", "Office stick (LUKS, EICAR on it)"),
@@ -79,16 +80,22 @@ def close(gd: GuestGuardd, name: str) -> None:
 def test_installed_service_is_ready_and_hardened(gd: GuestGuardd) -> None:
     a = gd.a
     show = a.sh("systemctl show guardd -p Type -p StatusText -p NRestarts -p ActiveState")
-    assert "Type=notify" in show and "ActiveState=active" in show
+    assert "Type=notify" in show
+    assert "ActiveState=active" in show
     assert "StatusText=guarding" in show  # sent by guardd itself (sd_notify STATUS=)
     defaults = a.sh("cat /sys/bus/usb/devices/usb*/authorized_default").split()
-    assert defaults and set(defaults) == {"0"}
+    assert defaults
+    assert set(defaults) == {"0"}
     # Audit records reach the journal with fields of their own.
     entries = a.sh("journalctl -u guardd GUARDD_EVENT=daemon.started -o json --no-pager")
     started = [json.loads(line) for line in entries.splitlines() if line.strip()]
-    assert started and started[-1]["GUARDD_EVENT"] == "daemon.started"
+    assert started
+    assert started[-1]["GUARDD_EVENT"] == "daemon.started"
     assert started[-1]["SYSLOG_IDENTIFIER"] == "guardd"
-    caps = a.sh("grep CapBnd /proc/$(systemctl show -p MainPID --value guardd)/status").split()
+    pid = a.sh("systemctl show -p MainPID --value guardd").strip()
+    # Its holds must change staff's mounts: guardd shares the machine's mount namespace.
+    assert a.sh(f"readlink /proc/{pid}/ns/mnt") == a.sh("readlink /proc/1/ns/mnt")
+    caps = a.sh(f"grep CapBnd /proc/{pid}/status").split()
     assert int(caps[1], 16) == (1 << 21) | (1 << 2) | (1 << 3)  # SYS_ADMIN, DAC_READ_SEARCH, FOWNER
     security = a.run("systemd-analyze", "security", "guardd", "--no-pager", check=False)["stdout"]
     assert "Overall exposure level for guardd.service" in security
@@ -175,7 +182,8 @@ def test_refuses_to_start_beside_usbguard(school: GuestGuardd) -> None:
         started = a.run("systemctl", "restart", "guardd", check=False)
         assert started["rc"] != 0
         show = a.sh("systemctl show guardd -p ExecMainStatus -p ActiveState -p NRestarts")
-        assert "ExecMainStatus=2" in show and "ActiveState=failed" in show
+        assert "ExecMainStatus=2" in show
+        assert "ActiveState=failed" in show
         assert "NRestarts=0" in show  # RestartPreventExitStatus=2: no restart loop
         said = a.sh("journalctl -u guardd -o cat --no-pager | grep 'refusing to start'")
         assert "USBGuard (usbguard-daemon, pid" in said
@@ -246,3 +254,27 @@ def test_signed_approval_lets_a_blocked_stick_in_and_expiry_switches_it_off(
 def test_every_plug_was_timed(school: GuestGuardd) -> None:
     assert len(school.plugs) >= 8
     assert all(p.seconds > 0 for p in school.plugs)
+
+
+def test_uninstall_leaves_usb_in_the_documented_state(school: GuestGuardd) -> None:
+    a = school.a
+    blocked = [school.device_by_serial(s) for s in ("STRANGER-1", "VISITOR-1")]
+    assert all(blocked)
+    a.run("make", "-C", "/root/guardd-src", "uninstall", timeout=120)
+    assert a.sh("systemctl is-active guardd", check=False).strip() in ("inactive", "unknown")
+    assert (
+        a.sh("ls /etc/systemd/system/guardd.service /opt/guardd 2>&1", check=False).count(
+            "No such file"
+        )
+        == 2
+    )
+    assert a.sh("command -v guardctl guard-admin guardd", check=False).strip() == ""
+    # Controllers back to the kernel's default; what guardd switched off stays off.
+    assert set(a.sh("cat /sys/bus/usb/devices/usb*/authorized_default").split()) == {"1"}
+    assert [school.authorized(d) for d in blocked] == ["0", "0"]
+    # Config and the audit trail are kept.
+    assert a.sh("ls /etc/guardd/guardd.toml /var/lib/guardd/audit.jsonl").split() == [
+        "/etc/guardd/guardd.toml",
+        "/var/lib/guardd/audit.jsonl",
+    ]
+    assert "AlertExceedsMax" not in a.sh("cat /etc/clamav/clamd.conf")

@@ -2,9 +2,9 @@
 
 Each entry is one datagram to /run/systemd/journal/socket: "NAME=value\\n" per field, or, for
 a value holding a newline, "NAME\\n", its length as 64-bit little-endian, the bytes, "\\n".
-Under systemd (JOURNAL_STREAM or INVOCATION_ID set, the socket there) guardd's log lines and
-a copy of every audit record go there; otherwise log lines go to stderr and audit records to
-syslog as before. Sending never raises.
+Under systemd (stderr is the journal stream JOURNAL_STREAM names, the socket is there),
+guardd's log lines and a copy of every audit record go there; otherwise log lines go to
+stderr and audit records to syslog as before. Sending never raises.
 
 Fields of an audit record: MESSAGE (the one-line summary), PRIORITY (warning when blocked),
 SYSLOG_IDENTIFIER=guardd, GUARDD_EVENT, GUARDD_SEQ, GUARDD_HASH, and GUARDD_<KEY> for each key
@@ -152,11 +152,20 @@ def _priority(level: int) -> int:
     return 7
 
 
-def under_systemd(environ: Mapping[str, str] | None = None, path: str = SOCKET) -> bool:
-    """Whether this process was started by systemd with a journal to write to."""
+def under_systemd(
+    environ: Mapping[str, str] | None = None, path: str = SOCKET, stderr_fd: int = 2
+) -> bool:
+    """Whether systemd connected this process's stderr to the journal (as systemd.exec(5)
+    says to check: JOURNAL_STREAM names the device and inode of that stream). A shell in a
+    desktop session inherits JOURNAL_STREAM too, so a guardd started by hand with its stderr
+    on a terminal or a file does not match, and keeps logging there."""
     env = os.environ if environ is None else environ
-    started = bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
-    return started and os.path.exists(path)
+    try:
+        device, inode = (int(x) for x in env.get("JOURNAL_STREAM", "").split(":"))
+        st = os.fstat(stderr_fd)
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode) and os.path.exists(path)
 
 
 def setup_logging() -> None:

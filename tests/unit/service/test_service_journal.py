@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -116,15 +117,18 @@ def test_no_journal_is_not_an_error(tmp_path: Path) -> None:
         sender.close()
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [({"INVOCATION_ID": "abc"}, True), ({"JOURNAL_STREAM": "8:1"}, True), ({}, False)],
-)
-def test_under_systemd(tmp_path: Path, env: dict[str, str], expected: bool) -> None:
+def test_under_systemd_only_when_stderr_is_the_journal_stream(tmp_path: Path) -> None:
     path = tmp_path / "journal.sock"
     path.touch()
-    assert journal.under_systemd(env, str(path)) is expected
-    assert not journal.under_systemd(env, str(tmp_path / "missing"))
+    with (tmp_path / "stream").open("w") as stream, (tmp_path / "other").open("w") as other:
+        st = os.fstat(stream.fileno())
+        env = {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}", "INVOCATION_ID": "abc"}
+        assert journal.under_systemd(env, str(path), stream.fileno())
+        # A shell that inherited JOURNAL_STREAM, its stderr elsewhere: not under systemd.
+        assert not journal.under_systemd(env, str(path), other.fileno())
+        assert not journal.under_systemd(env, str(tmp_path / "missing"), stream.fileno())
+        assert not journal.under_systemd({"INVOCATION_ID": "abc"}, str(path), stream.fileno())
+        assert not journal.under_systemd({"JOURNAL_STREAM": "x"}, str(path), stream.fileno())
 
 
 def test_outside_systemd_records_go_to_syslog(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,11 +37,40 @@ CLAMD_CONF = Path("etc/clamav/clamd.conf")
 CLAMD_LINE = "AlertExceedsMax true"
 CLAMD_MARK = "# added by guardd's make install: files too big to scan are reported, not passed"
 USB_DEVICES = Path("/sys/bus/usb/devices")
+# What the installed guardd needs from Debian (a package would list them in Depends).
+RUNTIME_PACKAGES = ("python3-venv", "clamav-daemon", "gpg", "gpg-agent", "cryptsetup-bin")
 
 
 def say(message: str) -> None:
     """One line of progress."""
     print(f"guardd install: {message}", flush=True)
+
+
+def missing_packages(packages: tuple[str, ...] = RUNTIME_PACKAGES) -> list[str]:
+    """The runtime packages dpkg does not list as installed."""
+    missing = []
+    for name in packages:
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True, check=False
+        )
+        if "install ok installed" not in done.stdout:
+            missing.append(name)
+    return missing
+
+
+def install_packages() -> None:
+    """apt-get install what guardd needs and is not there yet."""
+    missing = missing_packages()
+    if not missing:
+        return
+    say(f"installing Debian packages: {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+    )
 
 
 def make_venv(root: Path, python: str) -> Path:
@@ -147,6 +176,8 @@ def systemctl(*args: str) -> None:
 
 def install(root: Path, python: str) -> int:
     """Everything `make install` does."""
+    if root == Path("/"):
+        install_packages()
     make_venv(root, python)
     say(f"commands: {', '.join(link_commands(root))} in /{BIN_DIR}")
     install_config(root)

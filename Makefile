@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libgirepository1.0-dev \
 	libcairo2-dev umockdev libumockdev0 gir1.2-umockdev-1.0 util-linux e2fsprogs \
-	clamav-daemon clamdscan fusefat exfat-fuse exfatprogs dosfstools zip gpg gpg-agent \
+	clamav-daemon clamdscan fusefat exfat-fuse exfatprogs dosfstools zip gpg gpg-agent acl rclone fuse3 \
 	qemu-system-x86 debootstrap cryptsetup-bin
 # The tests run under umockdev's preload: a mock /sys and udev that pyudev and the daemon see.
 UMOCKDEV := umockdev-wrapper

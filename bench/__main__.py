@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import decision, requests, scan, signing, uevents, usbguard
+from bench import cloud, decision, requests, scan, signing, uevents, usbguard
 
 RESULTS = Path("bench/results")
 
@@ -23,6 +23,7 @@ def main() -> int:
         "scan": scan.run(),
         "signing": signing.run(),
         "requests": requests.run(),
+        "cloud": cloud.run(),
         "usbguard": usbguard.run(),  # QEMU guest: guardd beside USBGuard (GUARDD_E2E=0 skips)
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

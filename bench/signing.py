@@ -111,7 +111,7 @@ def run() -> dict[str, object]:
                 machine_id=MACHINE,
                 user="alice",
                 uid=1001,
-                device=DeviceRef(f"SCHOOL-{i:06d}", "0781", "5581"),
+                subject=DeviceRef(f"SCHOOL-{i:06d}", "0781", "5581"),
                 now=now,
                 skew_s=300,
                 revoked_ids=frozenset(),

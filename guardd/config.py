@@ -27,7 +27,9 @@ _OPTIONAL = (
     "scan_workers",
     "machine_id",
     "trusted_keys",
+    "watch_homes",
 )
+MAX_WATCH_HOMES = 64
 _MACHINE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -45,6 +47,7 @@ class DaemonConfig:
     scan_workers: int = 4
     machine_id: str = ""
     trusted_keys: Path | None = None
+    watch_homes: tuple[Path, ...] = (Path("/home"),)
 
     @property
     def approvers(self) -> Path:
@@ -92,6 +95,7 @@ def load_config(path: Path) -> DaemonConfig:
         scan_workers=_workers(path, data.get("scan_workers", 4)),
         machine_id=_machine_id(path, data.get("machine_id", "")),
         trusted_keys=_path(path, base, data, "trusted_keys") if "trusted_keys" in data else None,
+        watch_homes=_homes(path, base, data.get("watch_homes", ["/home"])),
     )
 
 
@@ -119,6 +123,16 @@ def _path(source: Path, base: Path, data: dict[str, object], key: str) -> Path:
         raise _error(source, f"{key!r} must be a non-empty path string")
     p = Path(value)
     return p if p.is_absolute() else (base / p).resolve()
+
+
+def _homes(source: Path, base: Path, value: object) -> tuple[Path, ...]:
+    """The folders whose homes the cloud-sync guard watches (an empty list turns it off)."""
+    if not isinstance(value, list) or len(value) > MAX_WATCH_HOMES:
+        raise _error(source, f"'watch_homes' must be a list of at most {MAX_WATCH_HOMES} folders")
+    homes = [_path(source, base, {"watch_homes": v}, "watch_homes") for v in value]
+    if any(h == Path("/") for h in homes):
+        raise _error(source, "'watch_homes' cannot be the root folder '/'")
+    return tuple(dict.fromkeys(homes))
 
 
 def _uids(source: Path, value: object) -> frozenset[int]:

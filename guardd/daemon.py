@@ -18,6 +18,7 @@ from pathlib import Path
 
 from guardd import __version__
 from guardd.audit import AuditLog, JsonValue
+from guardd.cloud.service import CloudService
 from guardd.config import DEFAULT_CONFIG, DaemonConfig, load_config
 from guardd.devices.gate import DeviceGate
 from guardd.devices.sysfs import UsbAuthorizer
@@ -38,6 +39,7 @@ from guardd.scanning import Clamd, ScanCache, Scanner
 from guardd.service import notify
 from guardd.service.journal import record_sink, setup_logging
 from guardd.service.usbguard import refuse_beside_usbguard
+from guardd.store.cloud import CloudBlocks
 from guardd.store.db import Store
 from rules import Matcher, RulesError, RuleSet, load_rules
 
@@ -84,6 +86,14 @@ class Daemon:
         )
         self.gate.approvals = self.approvals.for_device
         self.approvals.changed = self._approvals_changed
+        self.cloud = CloudService(
+            homes=config.watch_homes,
+            blocks=CloudBlocks(self.store.connection),
+            audit=self.audit,
+            rules=rules,
+            machine_id=machine,
+            approval=self.approvals.for_folder,
+        )
         self.media: MediaGate | None = None
         self._runner: LoopRunner | None = None
         self._stop = asyncio.Event()
@@ -132,6 +142,7 @@ class Daemon:
         self.source.start()
         self.gate.start(self.source.present_usb(), self.source.present_block())
         self.exceptions.export_pending()
+        self.cloud.start(loop, self._runner)
         for fd in self.source.filenos():
             loop.add_reader(fd, self._on_events)
         loop.add_reader(mounts.fileno(), self._on_mounts, mounts)
@@ -145,6 +156,7 @@ class Daemon:
         await self._stop.wait()
         notify.stopping()
         await self.server.stop()
+        self.cloud.stop()
         self.audit.append("daemon.stopped", {})
         self.audit.close()
         self.store.close()
@@ -154,6 +166,9 @@ class Daemon:
         """An approval began or ended: judge every present device again."""
         changed = self.gate.reload(self.gate.matcher)
         self.audit.append("devices.rejudged", {"cause": "approvals", "changed": changed})
+        folders = self.cloud.guard.rejudge()
+        if folders:
+            self.audit.append("cloud.rejudged", {"cause": "approvals", "changed": folders})
 
     def _read_only(self, usb_path: str) -> bool:
         """Whether an approval lets this device in for reading only."""
@@ -181,6 +196,7 @@ class Daemon:
         mounts.changes()
         if self.media is not None:
             self.media.mounts_changed()
+        self.cloud.guard.mounts_changed()
 
     def _on_events(self) -> None:
         for event in self.source.drain():
@@ -203,8 +219,12 @@ class Daemon:
         self._rules_summary = _summary(rules)
         self.scanner.accept_limits_exceeded = rules.policy.accept_limits_exceeded
         changed = self.gate.reload(Matcher(rules))
-        self.audit.append("rules.reloaded", {"rules": self._rules_summary, "changed": changed})
-        return {"reloaded": True, "changed": changed}
+        folders = self.cloud.guard.rejudge(rules)
+        self.audit.append(
+            "rules.reloaded",
+            {"rules": self._rules_summary, "changed": changed, "folders_changed": folders},
+        )
+        return {"reloaded": True, "changed": changed, "folders_changed": folders}
 
     def _reload_failed(self, error: RulesError) -> dict[str, object]:
         problems = [str(p) for p in error.problems]
@@ -234,7 +254,7 @@ def lock_state_dir(state_dir: Path) -> int:
 
 
 def _summary(rules: RuleSet) -> dict[str, JsonValue]:
-    return {"sources": list(rules.sources), "drives": len(rules.drives)}
+    return {"sources": list(rules.sources), "drives": len(rules.drives), "cloud": len(rules.cloud)}
 
 
 def main(argv: list[str] | None = None) -> int:

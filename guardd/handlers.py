@@ -32,6 +32,7 @@ class Handlers:
             Op.STATS: self.stats,
             Op.REQUEST: self.request,
             Op.REQUESTS: self.requests,
+            Op.CLOUD: self.cloud,
         }
 
     def _admin(self, peer: Peer) -> bool:
@@ -74,7 +75,11 @@ class Handlers:
         }
 
     async def request(self, peer: Peer, args: dict[str, Any]) -> object:
-        """Staff ask for an exception for a device they see blocked."""
+        """Staff ask for an exception for a device or a cloud-sync folder they see blocked."""
+        folder = args.get("folder")
+        if folder is not None:
+            sync = self._daemon.cloud.guard.find(folder) if isinstance(folder, str) else None
+            return self._daemon.exceptions.request_folder(peer, sync, args)
         device_id = args.get("device")
         found = self._daemon.gate.find(device_id) if isinstance(device_id, str) else None
         return self._daemon.exceptions.request(peer, found, args)
@@ -83,6 +88,11 @@ class Handlers:
         """The caller's requests (IT: everyone's, with all=true)."""
         everyone = args.get("all") is True and self._admin(peer)
         return self._daemon.exceptions.views(None if everyone else peer.uid)
+
+    async def cloud(self, peer: Peer, args: dict[str, Any]) -> object:
+        """The cloud-sync folders found: the caller's own (IT: everyone's, with all=true)."""
+        everyone = args.get("all") is True and self._admin(peer)
+        return self._daemon.cloud.guard.folders(None if everyone else peer.uid)
 
 
 def rss_kb() -> int:

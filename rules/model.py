@@ -12,6 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from rules import _text
+from rules.cloud.allow import CloudDefault, CloudRule
+from rules.cloud.defaults import default_signatures
+from rules.cloud.providers import Signatures
 from rules.errors import Problem
 
 # A USB string descriptor holds at most 126 UTF-16 code units, so no real serial is longer.
@@ -30,23 +34,9 @@ _FS_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _VOLUME_UUID = re.compile(r"[0-9a-fA-F]+(?:-[0-9a-fA-F]+)*")
 
 
-def show(value: str, limit: int = 40) -> str:
-    """Quote a user's value for a message: escaped (no control characters reach logs), short."""
-    if len(value) > limit:
-        return repr(value[:limit]) + "..."
-    return repr(value)
-
-
-def text_problem(name: str, value: str, max_len: int) -> str | None:
-    """Check a free-text field (serial, label): 1..max_len printable characters."""
-    if not value:
-        return f"{name} must not be empty"
-    if len(value) > max_len:
-        return f"{name} is {len(value)} characters long; at most {max_len} are allowed"
-    bad = next((char for char in value if not char.isprintable()), None)
-    if bad is not None:
-        return f"{name} contains a control or non-printable character (U+{ord(bad):04X})"
-    return None
+# Defined in rules._text (the cloud rules use them too); still part of this module's interface.
+show = _text.show
+text_problem = _text.text_problem
 
 
 def usb_id_problem(name: str, value: str) -> str | None:
@@ -109,6 +99,7 @@ class Policy:
     allow_non_storage: bool = True
     on_infected: OnInfected = OnInfected.BLOCK
     accept_limits_exceeded: bool = False  # a file too big or deep to scan is not clean
+    cloud_default: CloudDefault = CloudDefault.BLOCK  # sync folders no [[cloud]] rule allows
 
     def __post_init__(self) -> None:
         if not self.encrypted_types:
@@ -159,19 +150,27 @@ class Drive:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The policy and every enrolled drive, from the files named in `sources`."""
+    """The policy, every enrolled drive and every cloud allow rule, from the files named in
+    `sources`; `signatures` are the packaged providers with those the rules files add."""
 
     policy: Policy
     drives: tuple[Drive, ...]
     sources: tuple[str, ...]
+    cloud: tuple[CloudRule, ...] = ()
+    signatures: Signatures = field(default_factory=default_signatures)
 
     def __post_init__(self) -> None:
-        problems = duplicate_problems(self.drives)
+        problems = duplicate_problems(self.drives) + cloud_duplicate_problems(
+            self.cloud, self.drives
+        )
         if problems:
             raise ValueError(problems[0].message)
+        unknown = next((r for r in self.cloud if self.signatures.get(r.provider) is None), None)
+        if unknown is not None:
+            raise ValueError(f"cloud rule {show(unknown.rule_id)} names an unknown provider")
 
 
-def _where(first: Drive, second: Drive) -> str:
+def _where(first: Drive | CloudRule, second: Drive | CloudRule) -> str:
     if first.source == second.source:
         return f"line {first.line}"
     return f"{first.source}:{first.line}"
@@ -197,4 +196,24 @@ def duplicate_problems(drives: Iterable[Drive]) -> list[Problem]:
                 f"duplicate rule id {show(drive.rule_id)}: already used at {_where(first, drive)}"
             )
             problems.append(Problem(drive.source, drive.line, message))
+    return problems
+
+
+def cloud_duplicate_problems(
+    rules: Iterable[CloudRule], drives: Iterable[Drive] = ()
+) -> list[Problem]:
+    """A problem for every cloud rule whose id an earlier cloud rule or a drive already has."""
+    by_id: dict[str, Drive | CloudRule] = {drive.rule_id: drive for drive in drives}
+    problems: list[Problem] = []
+    for rule in rules:
+        first = by_id.get(rule.rule_id)
+        if first is None:
+            by_id[rule.rule_id] = rule
+        else:
+            message = (
+                f"duplicate rule id {show(rule.rule_id)}: already used at {_where(first, rule)}"
+            )
+            if rule.rule_id.startswith("cloud:"):
+                message += "; give each [[cloud]] rule its own id"
+            problems.append(Problem(rule.source, rule.line, message))
     return problems

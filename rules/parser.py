@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import stat
-import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rules._checker import Checker, decode_toml
 from rules._locate import KeyPath, LineLocator
+from rules._text import show, text_problem
+from rules.cloud.allow import CloudDefault, CloudRule
+from rules.cloud.cloud_table import parse_cloud_rules
+from rules.cloud.defaults import default_signatures
+from rules.cloud.provider_table import parse_providers
+from rules.cloud.providers import Provider, Signatures
 from rules.errors import Problem, RulesError
 from rules.model import (
     DEFAULT_ENCRYPTED_TYPES,
@@ -27,12 +31,11 @@ from rules.model import (
     OnInfected,
     Policy,
     RuleSet,
+    cloud_duplicate_problems,
     default_rule_id,
     duplicate_problems,
     fs_type_problem,
     rule_id_problem,
-    show,
-    text_problem,
     usb_id_problem,
     volume_uuid_problem,
 )
@@ -46,104 +49,18 @@ _POLICY_KEYS = (
     "allow_non_storage",
     "on_infected",
     "accept_limits_exceeded",
+    "cloud_default",
 )
 _DRIVE_KEYS = ("serial", "vendor_id", "product_id", "label", "volume_uuids", "id")
 _REQUIRED_DRIVE_KEYS = ("serial", "vendor_id", "product_id")
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_TABLES = ("policy", "drive", "cloud", "provider")
+_ONLY_TABLES = "a rules file has only [policy], [[drive]], [[cloud]] and [[provider]]"
 
 
 # --- checking the document -----------------------------------------------------------------
 
 
-@dataclass
-class _Checker:
-    """Collects the problems of one file, each placed on its line."""
-
-    source: str
-    locator: LineLocator
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, path: KeyPath, message: str) -> None:
-        self.problems.append(Problem(self.source, self.locator.line_of(path), message))
-
-    def unknown_keys(self, table: Mapping[str, Any], path: KeyPath, known: tuple[str, ...]) -> None:
-        where = "[policy]" if path == ("policy",) else "[[drive]]"
-        for key in table:
-            if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                self.add((*path, key), f"unknown key {show(key)} in {where}{extra}")
-
-    def boolean(self, table: Mapping[str, Any], path: KeyPath, key: str, default: bool) -> bool:
-        value = table.get(key, default)
-        if isinstance(value, bool):
-            return value
-        self.add((*path, key), f"{key} must be true or false, not {_toml_type(value)}")
-        return default
-
-    def string(
-        self,
-        table: Mapping[str, Any],
-        path: KeyPath,
-        key: str,
-        check: Callable[[str], str | None],
-    ) -> str | None:
-        value = table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.add((*path, key), f"{key} must be a string, not {_toml_type(value)}")
-            return None
-        message = check(value)
-        if message is not None:
-            self.add((*path, key), message)
-            return None
-        return value
-
-    def strings(
-        self,
-        table: Mapping[str, Any],
-        path: KeyPath,
-        key: str,
-        check: Callable[[str], str | None],
-    ) -> frozenset[str] | None:
-        value = table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not value:
-            found = "an empty array" if value == [] else _toml_type(value)
-            self.add((*path, key), f"{key} must be a non-empty array of strings, not {found}")
-            return None
-        wrong = [item for item in value if not isinstance(item, str)]
-        if wrong:
-            found = _toml_type(wrong[0])
-            self.add((*path, key), f"{key} must be an array of strings, but it holds {_a(found)}")
-            return None
-        messages = [message for item in value if (message := check(item)) is not None]
-        if messages:
-            self.add((*path, key), messages[0])
-            return None
-        return frozenset(value)
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
-
-
-def _toml_type(value: object) -> str:
-    # bool before int: in Python a bool is an int.
-    names: tuple[tuple[type, str], ...] = (
-        (bool, "boolean"),
-        (int, "integer"),
-        (float, "float"),
-        (str, "string"),
-        (list, "array"),
-        (dict, "table"),
-    )
-    return next((name for kind, name in names if isinstance(value, kind)), "date or time")
-
-
-def _parse_policy(value: object, checker: _Checker) -> Policy:
+def _parse_policy(value: object, checker: Checker) -> Policy:
     path: KeyPath = ("policy",)
     if not isinstance(value, dict):
         checker.add(path, "policy must be a single [policy] table")
@@ -151,12 +68,14 @@ def _parse_policy(value: object, checker: _Checker) -> Policy:
     checker.unknown_keys(value, path, _POLICY_KEYS)
     types = checker.strings(value, path, "encrypted_types", fs_type_problem)
     on_infected = checker.string(value, path, "on_infected", _on_infected_problem)
+    cloud_default = checker.string(value, path, "cloud_default", _cloud_default_problem)
     return Policy(
         require_encryption=checker.boolean(value, path, "require_encryption", True),
         encrypted_types=types if types is not None else DEFAULT_ENCRYPTED_TYPES,
         allow_non_storage=checker.boolean(value, path, "allow_non_storage", True),
         on_infected=OnInfected(on_infected) if on_infected else OnInfected.BLOCK,
         accept_limits_exceeded=checker.boolean(value, path, "accept_limits_exceeded", False),
+        cloud_default=CloudDefault(cloud_default) if cloud_default else CloudDefault.BLOCK,
     )
 
 
@@ -167,21 +86,24 @@ def _on_infected_problem(value: str) -> str | None:
     return f"on_infected must be one of {', '.join(repr(c) for c in choices)}, not {show(value)}"
 
 
-def _parse_drives(value: object, checker: _Checker) -> list[Drive]:
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        checker.add(("drive",), "drives must be listed as [[drive]] tables, one per drive")
-        return []
-    drives = [_parse_drive(item, index, checker) for index, item in enumerate(value)]
+def _cloud_default_problem(value: str) -> str | None:
+    if value in tuple(CloudDefault):
+        return None
+    return f"cloud_default must be 'block' or 'allow', not {show(value)}"
+
+
+def _parse_drives(value: object, checker: Checker) -> list[Drive]:
+    message = "drives must be listed as [[drive]] tables, one per drive"
+    tables = checker.tables(value, ("drive",), message)
+    drives = [_parse_drive(item, index, checker) for index, item in enumerate(tables)]
     return [drive for drive in drives if drive is not None]
 
 
-def _parse_drive(table: dict[str, Any], index: int, checker: _Checker) -> Drive | None:
+def _parse_drive(table: dict[str, Any], index: int, checker: Checker) -> Drive | None:
     path: KeyPath = ("drive", index)
     before = len(checker.problems)
     checker.unknown_keys(table, path, _DRIVE_KEYS)
-    for key in _REQUIRED_DRIVE_KEYS:
-        if key not in table:
-            checker.add(path, f"drive is missing required key '{key}'")
+    checker.required(table, path, _REQUIRED_DRIVE_KEYS)
     serial = checker.string(table, path, "serial", _serial_problem)
     vendor_id = checker.string(table, path, "vendor_id", lambda v: usb_id_problem("vendor_id", v))
     product_id = checker.string(
@@ -218,52 +140,46 @@ def _label_problem(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class _ParsedFile:
-    """One file before merging: its policy only if it has [policy], its valid drives and
-    the problems found (a syntax error leaves nothing else to check)."""
+    """One file before merging: its policy only if it has [policy], its valid drives, cloud
+    rules and providers, and the problems found (a syntax error leaves nothing else to check)."""
 
     source: str
     policy: Policy | None = None
     policy_line: int = 0
     drives: tuple[Drive, ...] = ()
     problems: tuple[Problem, ...] = ()
-
-
-def _decode_toml(text: str, source: str) -> dict[str, Any] | Problem:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        position = _TOML_POSITION.search(message)
-        if position is None:  # "(at end of document)"
-            line = text.count("\n") + 1
-            message = message.replace(" (at end of document)", " at the end of the file")
-        else:
-            line = int(position.group(1))
-            message = f"{message[: position.start()]} (column {position.group(2)})"
-        return Problem(source, line, f"not valid TOML: {message}")
-    except RecursionError:
-        return Problem(source, 0, "not valid rules: nested too deeply")
+    cloud: tuple[tuple[CloudRule, int], ...] = ()  # each with the line of its provider key
+    providers: tuple[Provider, ...] = ()
 
 
 def _parse_file(text: str, source: str) -> _ParsedFile:
     if text.startswith("\ufeff"):  # a byte-order mark, as Windows editors write
         text = text[1:]
-    document = _decode_toml(text, source)
+    document = decode_toml(text, source)
     if isinstance(document, Problem):
         return _ParsedFile(source, problems=(document,))
-    checker = _Checker(source, LineLocator(text))
+    checker = Checker(source, LineLocator(text))
     for key, value in document.items():
-        if key in ("policy", "drive"):
+        if key in _TABLES:
             continue
         is_table = isinstance(value, dict) or (
             isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
         )
         name = f"table [{key}]" if is_table else f"key {show(key)}"
-        checker.add((key,), f"unknown {name}; a rules file has only [policy] and [[drive]]")
+        checker.add((key,), f"unknown {name}; {_ONLY_TABLES}")
     policy = _parse_policy(document["policy"], checker) if "policy" in document else None
     drives = _parse_drives(document["drive"], checker) if "drive" in document else []
-    policy_line = checker.locator.line_of(("policy",))
-    return _ParsedFile(source, policy, policy_line, tuple(drives), tuple(checker.problems))
+    cloud = parse_cloud_rules(document["cloud"], checker) if "cloud" in document else []
+    providers = parse_providers(document["provider"], checker) if "provider" in document else []
+    return _ParsedFile(
+        source,
+        policy,
+        checker.line(("policy",)),
+        tuple(drives),
+        tuple(checker.problems),
+        tuple(cloud),
+        tuple(providers),
+    )
 
 
 def parse_rules(text: str, source: str) -> RuleSet:
@@ -353,11 +269,48 @@ def _merge(files: list[_ParsedFile]) -> RuleSet:
         policy, policy_at = parsed.policy, f"{parsed.source}:{parsed.policy_line}"
     drives = tuple(drive for parsed in files for drive in parsed.drives)
     problems.extend(duplicate_problems(drives))
+    signatures = _signatures(files, problems)
+    cloud = tuple(_known_cloud_rules(files, signatures, problems))
+    problems.extend(cloud_duplicate_problems(cloud, drives))
     if problems:
         order = {parsed.source: index for index, parsed in enumerate(files)}
         problems.sort(key=lambda problem: (order.get(problem.source, -1), problem.line))
         raise RulesError(problems)
-    return RuleSet(policy or Policy(), drives, tuple(parsed.source for parsed in files))
+    sources = tuple(parsed.source for parsed in files)
+    return RuleSet(policy or Policy(), drives, sources, cloud, signatures)
+
+
+def _signatures(files: list[_ParsedFile], problems: list[Problem]) -> Signatures:
+    """The packaged providers with those of every file (the same id in two files is a
+    problem; a packaged id is replaced)."""
+    added: dict[str, Provider] = {}
+    for parsed in files:
+        for provider in parsed.providers:
+            first = added.setdefault(provider.provider_id, provider)
+            if first is not provider:
+                message = (
+                    f"duplicate provider id {show(provider.provider_id)}: "
+                    f"already defined at {first.source}:{first.line}"
+                )
+                problems.append(Problem(provider.source, provider.line, message))
+    return default_signatures().with_providers(added.values())
+
+
+def _known_cloud_rules(
+    files: list[_ParsedFile], signatures: Signatures, problems: list[Problem]
+) -> list[CloudRule]:
+    known = sorted(signatures.ids())
+    rules: list[CloudRule] = []
+    for parsed in files:
+        for rule, line in parsed.cloud:
+            if rule.provider in known:
+                rules.append(rule)
+                continue
+            hint = difflib.get_close_matches(rule.provider, known, n=1, cutoff=0.8)
+            extra = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(known)}"
+            message = f"unknown provider {show(rule.provider)} in [[cloud]]; {extra}"
+            problems.append(Problem(parsed.source, line, message))
+    return rules
 
 
 def load_rules(path: Path) -> RuleSet:

@@ -11,10 +11,12 @@ from signing.document import (
     Access,
     DeviceRef,
     Document,
+    FolderRef,
     Kind,
     canonical,
     describe,
     parse,
+    subject,
 )
 from signing.envelope import Envelope, read_envelope, write_envelope
 from signing.errors import (
@@ -39,6 +41,7 @@ __all__ = [
     "DocumentError",
     "Envelope",
     "EnvelopeError",
+    "FolderRef",
     "Gpg",
     "GpgError",
     "GpgUnavailable",
@@ -69,6 +72,7 @@ __all__ = [
     "remove_key",
     "seal",
     "signing_key",
+    "subject",
     "unverified_document",
     "verify",
     "write_envelope",

@@ -14,18 +14,20 @@ Fields, by kind (A approval, D denial, R revocation; "-" means must be absent):
     machine_id          A D R   the machine the request came from
     user, uid           A D R   the member of staff (login name and numeric uid)
     device              A D R   {"serial", "vendor_id", "product_id"} (ids: 4 lowercase hex)
+    folder              A D R   {"path", "provider"}: instead of device, in version 2 only
     issued_at           A D R   epoch seconds
     nonce               A D R   32 lowercase hex (16 random bytes)
     approver            A D R   the signer's full primary fingerprint, 40 uppercase hex
-    access              A - -   "read-only" | "read-write"
-    require_encryption  A - -   bool
+    access              A - -   "read-only" | "read-write" (device approvals only)
+    require_encryption  A - -   bool (device approvals only)
     not_before          A - -   epoch seconds
     not_after           A - -   epoch seconds, after not_before, at most 366 days later
     reason              a D R   one line (optional note on approvals)
     revokes             - - R   the revoked approval's id
 
-Later exceptions about other things than USB devices (cloud folders) get a new version or
-kind with their own subject field; version 1 readers refuse them rather than guess.
+A decision is about one subject: a USB device (version 1, `device`) or a cloud-sync folder
+(version 2, `folder`). A reader that knows only version 1 refuses folder decisions rather than
+guess, and a folder decision can never be read as one about a device.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from rules.model import show, text_problem
 from signing.errors import DocumentError
 
 VERSION = 1
+FOLDER_VERSION = 2
+MAX_PATH_LEN = 4096
 MAX_WINDOW_S = 366 * 86400
 MAX_REASON_LEN = 500
 MAX_USER_LEN = 256
@@ -53,6 +57,7 @@ MACHINE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 USB_ID_RE = re.compile(r"[0-9a-f]{4}")
 NONCE_RE = re.compile(r"[0-9a-f]{32}")
 FPR_RE = re.compile(r"[0-9A-F]{40}")
+PROVIDER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -82,6 +87,14 @@ class DeviceRef:
 
 
 @dataclass(frozen=True)
+class FolderRef:
+    """The cloud-sync folder a decision is about, as its request described it."""
+
+    path: str
+    provider: str
+
+
+@dataclass(frozen=True)
 class Document:
     """A decision; building one checks every field (a Document is always valid)."""
 
@@ -91,10 +104,11 @@ class Document:
     machine_id: str
     user: str
     uid: int
-    device: DeviceRef
     issued_at: int
     nonce: str
     approver: str
+    device: DeviceRef | None = None
+    folder: FolderRef | None = None
     access: Access | None = None
     require_encryption: bool | None = None
     not_before: int | None = None
@@ -130,6 +144,8 @@ def to_json(doc: Document) -> dict[str, Any]:
                 "vendor_id": value.vendor_id,
                 "product_id": value.product_id,
             }
+        elif isinstance(value, FolderRef):
+            value = {"path": value.path, "provider": value.provider}
         elif isinstance(value, StrEnum):
             value = str(value)
         out[f.name] = value
@@ -170,6 +186,7 @@ _TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
     "user": (_is_str, "a string"),
     "uid": (_is_int, "an integer"),
     "device": (_is_object, "an object"),
+    "folder": (_is_object, "an object"),
     "issued_at": (_is_int, "an integer"),
     "nonce": (_is_str, "a string"),
     "approver": (_is_str, "a string"),
@@ -181,6 +198,7 @@ _TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
     "revokes": (_is_str, "a string"),
 }
 _DEVICE_FIELDS = ("serial", "vendor_id", "product_id")
+_FOLDER_FIELDS = ("path", "provider")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -225,8 +243,8 @@ def parse(raw: bytes) -> Document:
     version = obj.get("version")
     if not _is_int(version):
         raise DocumentError("the document has no integer 'version'")
-    if version != VERSION:
-        raise DocumentError(f"document version {version} is not known (this guardd reads 1)")
+    if version not in (VERSION, FOLDER_VERSION):
+        raise DocumentError(f"document version {version} is not known (this guardd reads 1, 2)")
     unknown = sorted(set(obj) - set(_TYPES))
     if unknown:
         raise DocumentError(f"unknown field {unknown[0]!r}")
@@ -236,7 +254,11 @@ def parse(raw: bytes) -> Document:
             raise DocumentError(f"field {name!r} must be {wanted}")
     kind = _enum(Kind, obj.get("kind"), "kind")
     access = _enum(Access, obj["access"], "access") if "access" in obj else None
-    device = _device(obj.get("device"))
+    wanted = "device" if version == VERSION else "folder"
+    if wanted not in obj:
+        raise DocumentError(f"field {wanted!r} is missing")
+    device = _device(obj["device"]) if "device" in obj else None
+    folder = _folder(obj["folder"]) if "folder" in obj else None
     missing = [name for name in _COMMON if name not in obj]
     if missing:
         raise DocumentError(f"field {missing[0]!r} is missing")
@@ -248,6 +270,7 @@ def parse(raw: bytes) -> Document:
         user=obj["user"],
         uid=obj["uid"],
         device=device,
+        folder=folder,
         issued_at=obj["issued_at"],
         nonce=obj["nonce"],
         approver=obj["approver"],
@@ -268,7 +291,6 @@ _COMMON = (
     "machine_id",
     "user",
     "uid",
-    "device",
     "issued_at",
     "nonce",
     "approver",
@@ -287,19 +309,27 @@ def _enum(cls: type[_E], value: object, name: str) -> _E:
         raise DocumentError(f"{name} must be one of {allowed} (got {_show(value)})") from None
 
 
-def _device(value: object) -> DeviceRef:
-    if value is None:
-        raise DocumentError("field 'device' is missing")
+def _strings(value: object, name: str, names: tuple[str, ...]) -> dict[str, str]:
     assert isinstance(value, dict)  # checked by _TYPES
-    unknown = sorted(set(value) - set(_DEVICE_FIELDS))
+    unknown = sorted(set(value) - set(names))
     if unknown:
-        raise DocumentError(f"unknown field device.{unknown[0]}")
-    for name in _DEVICE_FIELDS:
-        if name not in value:
-            raise DocumentError(f"field device.{name} is missing")
-        if not isinstance(value[name], str):
-            raise DocumentError(f"field device.{name} must be a string")
-    return DeviceRef(value["serial"], value["vendor_id"], value["product_id"])
+        raise DocumentError(f"unknown field {name}.{unknown[0]}")
+    for field_name in names:
+        if field_name not in value:
+            raise DocumentError(f"field {name}.{field_name} is missing")
+        if not isinstance(value[field_name], str):
+            raise DocumentError(f"field {name}.{field_name} must be a string")
+    return value
+
+
+def _device(value: object) -> DeviceRef:
+    found = _strings(value, "device", _DEVICE_FIELDS)
+    return DeviceRef(found["serial"], found["vendor_id"], found["product_id"])
+
+
+def _folder(value: object) -> FolderRef:
+    found = _strings(value, "folder", _FOLDER_FIELDS)
+    return FolderRef(found["path"], found["provider"])
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -327,9 +357,7 @@ def _identity_problem(doc: Document) -> str | None:
         ),
         text_problem("user", doc.user, MAX_USER_LEN),
         None if 0 <= doc.uid <= MAX_UID else f"uid {doc.uid} is out of range",
-        text_problem("device.serial", doc.device.serial, MAX_SERIAL_LEN),
-        _pattern_problem("device.vendor_id", doc.device.vendor_id, USB_ID_RE, "4 lowercase hex"),
-        _pattern_problem("device.product_id", doc.device.product_id, USB_ID_RE, "4 lowercase hex"),
+        _subject_problem(doc),
         _pattern_problem("nonce", doc.nonce, NONCE_RE, "32 lowercase hex digits (16 bytes)"),
         _pattern_problem(
             "approver", doc.approver, FPR_RE, "a full fingerprint, 40 uppercase hex digits"
@@ -337,6 +365,38 @@ def _identity_problem(doc: Document) -> str | None:
         _time_problem("issued_at", doc.issued_at),
     )
     return next((problem for problem in checks if problem is not None), None)
+
+
+def _subject_problem(doc: Document) -> str | None:
+    """Exactly one subject, matching the version: a device (1) or a folder (2)."""
+    if (doc.device is None) == (doc.folder is None):
+        return "a decision is about exactly one device or one folder"
+    if doc.device is not None:
+        if doc.version != VERSION:
+            return f"a decision about a device is version {VERSION}"
+        return _device_problem(doc.device)
+    assert doc.folder is not None
+    if doc.version != FOLDER_VERSION:
+        return f"a decision about a folder is version {FOLDER_VERSION}"
+    return _folder_problem(doc.folder)
+
+
+def _device_problem(device: DeviceRef) -> str | None:
+    checks = (
+        text_problem("device.serial", device.serial, MAX_SERIAL_LEN),
+        _pattern_problem("device.vendor_id", device.vendor_id, USB_ID_RE, "4 lowercase hex"),
+        _pattern_problem("device.product_id", device.product_id, USB_ID_RE, "4 lowercase hex"),
+    )
+    return next((problem for problem in checks if problem is not None), None)
+
+
+def _folder_problem(folder: FolderRef) -> str | None:
+    problem = text_problem("folder.path", folder.path, MAX_PATH_LEN)
+    if problem is not None:
+        return problem
+    if not folder.path.startswith("/") or "/../" in f"{folder.path}/" or "//" in folder.path:
+        return f"folder.path must be an absolute, normalised path (got {_show(folder.path)})"
+    return _pattern_problem("folder.provider", folder.provider, PROVIDER_RE, "a provider id")
 
 
 def _time_problem(name: str, value: int) -> str | None:
@@ -356,8 +416,8 @@ _ONLY = {
 
 def _problem(doc: Document) -> str | None:
     """The first thing wrong with a document, or None."""
-    if doc.version != VERSION:
-        return f"document version {doc.version} is not known (this guardd reads 1)"
+    if doc.version not in (VERSION, FOLDER_VERSION):
+        return f"document version {doc.version} is not known (this guardd reads 1, 2)"
     return _identity_problem(doc) or _fields_problem(doc) or _KIND_CHECKS[doc.kind](doc)
 
 
@@ -383,8 +443,12 @@ def _denial_problem(doc: Document) -> str | None:
 
 
 def _approval_problem(doc: Document) -> str | None:
-    for name in ("access", "require_encryption", "not_before", "not_after"):
-        if getattr(doc, name) is None:
+    device_only = ("access", "require_encryption")
+    for name in (*device_only, "not_before", "not_after"):
+        if doc.folder is not None and name in device_only:
+            if getattr(doc, name) is not None:
+                return f"field {name!r} does not belong in an approval for a folder"
+        elif getattr(doc, name) is None:
             return f"an approval needs {name!r}"
     assert doc.not_before is not None
     assert doc.not_after is not None
@@ -410,8 +474,15 @@ _KIND_CHECKS: dict[Kind, Callable[[Document], str | None]] = {
 
 def describe(doc: Document) -> str:
     """A one-line summary for logs and listings."""
-    dev = doc.device
     what = f"{doc.kind} {doc.id} for request {doc.request_id}"
     who = f"user {doc.user} on {doc.machine_id}"
-    device = f"device {dev.vendor_id}:{dev.product_id} serial {dev.serial!r}"
-    return f"{what}: {who}, {device}"
+    return f"{what}: {who}, {subject(doc)}"
+
+
+def subject(doc: Document) -> str:
+    """What the decision is about, in a few words."""
+    if doc.folder is not None:
+        return f"{doc.folder.provider} folder {doc.folder.path!r}"
+    dev = doc.device
+    assert dev is not None  # a Document has exactly one subject
+    return f"device {dev.vendor_id}:{dev.product_id} serial {dev.serial!r}"

@@ -20,7 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from signing.colons import ColonKey
-from signing.document import MAX_WINDOW_S, Access, DeviceRef, Document, Kind, canonical
+from signing.document import (
+    FOLDER_VERSION,
+    MAX_WINDOW_S,
+    Access,
+    DeviceRef,
+    Document,
+    FolderRef,
+    Kind,
+    canonical,
+)
 from signing.envelope import write_envelope
 from signing.errors import DocumentError, GpgError, Refused, SigningError
 from signing.gpg import Gpg
@@ -51,16 +60,10 @@ def _field(request: Mapping[str, Any], name: str) -> Any:
 def _binding(request: Mapping[str, Any]) -> dict[str, Any]:
     """What a decision copies from the request it answers.
 
-    The request is a mapping with `id`, `machine_id`, `user`, `uid` and `device`
-    (`serial`, `vendor_id`, `product_id`); ids are lowercased, everything else is checked by
-    Document itself.
+    The request is a mapping with `id`, `machine_id`, `user`, `uid` and either `device`
+    (`serial`, `vendor_id`, `product_id`; ids are lowercased) or `folder` (`path`,
+    `provider`); everything else is checked by Document itself.
     """
-    device = _field(request, "device")
-    if not isinstance(device, Mapping):
-        raise DocumentError("the request's 'device' is not an object")
-    serial, vendor, product = (device.get(n) for n in ("serial", "vendor_id", "product_id"))
-    if not (isinstance(serial, str) and isinstance(vendor, str) and isinstance(product, str)):
-        raise DocumentError("the request's device needs a serial, a vendor_id and a product_id")
     uid = _field(request, "uid")
     if type(uid) is not int:
         raise DocumentError("the request's 'uid' is not an integer")
@@ -72,8 +75,26 @@ def _binding(request: Mapping[str, Any]) -> dict[str, Any]:
         "machine_id": text["machine_id"],
         "user": text["user"],
         "uid": uid,
-        "device": DeviceRef(serial, vendor.lower(), product.lower()),
+        **_subject(request),
     }
+
+
+def _subject(request: Mapping[str, Any]) -> dict[str, Any]:
+    folder = request.get("folder")
+    if folder is not None:
+        if not isinstance(folder, Mapping):
+            raise DocumentError("the request's 'folder' is not an object")
+        path, provider = folder.get("path"), folder.get("provider")
+        if not (isinstance(path, str) and isinstance(provider, str)):
+            raise DocumentError("the request's folder needs a path and a provider")
+        return {"folder": FolderRef(path, provider), "version": FOLDER_VERSION}
+    device = _field(request, "device")
+    if not isinstance(device, Mapping):
+        raise DocumentError("the request's 'device' is not an object")
+    serial, vendor, product = (device.get(n) for n in ("serial", "vendor_id", "product_id"))
+    if not (isinstance(serial, str) and isinstance(vendor, str) and isinstance(product, str)):
+        raise DocumentError("the request's device needs a serial, a vendor_id and a product_id")
+    return {"device": DeviceRef(serial, vendor.lower(), product.lower())}
 
 
 def make_approval(  # noqa: PLR0913 - keyword-only, each named at the call site
@@ -92,18 +113,20 @@ def make_approval(  # noqa: PLR0913 - keyword-only, each named at the call site
             f"the duration must be between 1 second and 366 days (got {duration_s} s)"
         )
     start = int(now)
+    binding = _binding(request)
+    for_device = "device" in binding  # access and encryption mean nothing for a folder
     return Document(
         kind=Kind.APPROVAL,
         id=new_id(Kind.APPROVAL, now),
         issued_at=start,
         nonce=new_nonce(),
         approver=approver_fpr.replace(" ", "").upper(),
-        access=Access.READ_ONLY if read_only else Access.READ_WRITE,
-        require_encryption=require_encryption,
+        access=(Access.READ_ONLY if read_only else Access.READ_WRITE) if for_device else None,
+        require_encryption=require_encryption if for_device else None,
         not_before=start,
         not_after=start + duration_s,
         reason=note or None,
-        **_binding(request),
+        **binding,
     )
 
 
@@ -134,6 +157,8 @@ def make_revocation(approval: Document, *, approver_fpr: str, reason: str, now: 
         user=approval.user,
         uid=approval.uid,
         device=approval.device,
+        folder=approval.folder,
+        version=approval.version,
         issued_at=int(now),
         nonce=new_nonce(),
         approver=approver_fpr.replace(" ", "").upper(),

@@ -22,7 +22,7 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from signing.document import DeviceRef, Document, Kind, canonical, parse
+from signing.document import DeviceRef, Document, FolderRef, Kind, canonical, parse
 from signing.envelope import Envelope, read_envelope
 from signing.errors import DocumentError, EnvelopeError, GpgUnavailable, Refused
 from signing.gpg import Gpg
@@ -182,23 +182,24 @@ def check_binding(  # noqa: PLR0913 - each fact is named at the call site, keywo
     machine_id: str,
     user: str,
     uid: int,
-    device: DeviceRef,
+    subject: DeviceRef | FolderRef,
     now: float,
     skew_s: int,
     revoked_ids: Collection[str],
     request_known: bool,
     request_answered_by: str | None,
 ) -> None:
-    """Refused unless `doc` applies to this machine, user and device, now.
+    """Refused unless `doc` applies to this machine, user and subject (device or folder), now.
 
     - approvals: everything below;
     - denials: machine, user, device and the request (no window, nothing to revoke);
     - revocations: the machine only. Refusing a revocation keeps an approval alive, so the
       only question is whether it is addressed to this machine; its `revokes` id does the rest.
 
-    `device` holds the plugged device's facts (serial, vendor and product ids); a device that
-    reports no serial cannot match. `request_answered_by` is the id of the decision already
-    recorded for the request, if any: the same id again (a re-read after a restart) is fine.
+    `subject` holds the plugged device's facts (serial, vendor and product ids; a device that
+    reports no serial cannot match) or the folder's path and provider. `request_answered_by`
+    is the id of the decision already recorded for the request, if any: the same id again (a
+    re-read after a restart) is fine.
     """
     what = f"{doc.kind} {doc.id}"
     if doc.machine_id != machine_id:
@@ -207,7 +208,7 @@ def check_binding(  # noqa: PLR0913 - each fact is named at the call site, keywo
         return
     if doc.user != user or doc.uid != uid:
         raise Refused(f"{what} is for user {doc.user} (uid {doc.uid}), not {user} (uid {uid})")
-    _check_device(what, doc.device, device)
+    _check_subject(what, doc, subject)
     if doc.kind is Kind.APPROVAL:
         _check_window(what, doc, now, skew_s)
         if doc.id in revoked_ids:
@@ -219,6 +220,21 @@ def check_binding(  # noqa: PLR0913 - each fact is named at the call site, keywo
             f"{what} answers request {doc.request_id}, "
             f"which was already answered by {request_answered_by}"
         )
+
+
+def _check_subject(what: str, doc: Document, here: DeviceRef | FolderRef) -> None:
+    if isinstance(here, FolderRef):
+        if doc.folder is None:
+            raise Refused(f"{what} is about a device, not a folder")
+        if doc.folder != here:
+            raise Refused(
+                f"{what} is for the {doc.folder.provider} folder {doc.folder.path!r}, "
+                f"not the {here.provider} folder {here.path!r}"
+            )
+        return
+    if doc.device is None:
+        raise Refused(f"{what} is about a folder, not a device")
+    _check_device(what, doc.device, here)
 
 
 def _check_device(what: str, wanted: DeviceRef, here: DeviceRef) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +31,12 @@ class GuarddProcess:
     """A guardd child seeing the testbed at `umockdev_dir`, with its own state and socket."""
 
     def __init__(
-        self, workdir: Path, umockdev_dir: str, rules: str, clamd_socket: Path | None = None
+        self,
+        workdir: Path,
+        umockdev_dir: str,
+        rules: str,
+        clamd_socket: Path | None = None,
+        homes: list[Path] | None = None,
     ) -> None:
         self.workdir = workdir
         self.umockdev_dir = umockdev_dir
@@ -44,9 +50,14 @@ class GuarddProcess:
         self.rules_path.write_text(rules)
         # Without a clamd of the test's own, point at none: never at the machine's clamd.
         clamd = clamd_socket or workdir / "no-clamd.sock"
+        # Its own homes (empty unless the test fills them): never the machine's /home.
+        self.homes = homes or [workdir / "homes"]
+        for home in self.homes:
+            home.mkdir(parents=True, exist_ok=True)
+        watched = ", ".join(f'"{h}"' for h in self.homes)
         self.config.write_text(
             f'rules = "{self.rules_path}"\nstate_dir = "{self.state_dir}"\n'
-            f'socket = "{self.socket}"\nclamd_socket = "{clamd}"\n'
+            f'socket = "{self.socket}"\nclamd_socket = "{clamd}"\nwatch_homes = [{watched}]\n'
         )
 
     @property
@@ -83,6 +94,15 @@ class GuarddProcess:
         code = self.proc.wait(timeout=20)
         self.proc = None
         return code
+
+    def events(self) -> list[dict[str, Any]]:
+        """The audit trail's records so far."""
+        lines = (self.state_dir / "audit.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def reload(self) -> object:
+        """Ask guardd to read its rules again (as guard-admin reload does)."""
+        return self.client.call(Op.RELOAD)
 
     def devices(self) -> list[dict[str, Any]]:
         """What `guardctl devices --json` would print."""

@@ -10,12 +10,14 @@ import gc
 import json
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+from guardd.ipc.protocol import Op
 from sim.clamd import EICAR, ClamdProcess
 from sim.daemon import RULES_HEADER, GuarddProcess, drive_toml, wait_for
 from sim.env import real_env
@@ -23,6 +25,7 @@ from sim.media import LoopMedium
 from sim.usb import KEYBOARD, UsbDevice, UsbTestbed, stick
 
 WORKDIR = Path("build/demo")
+HOMES = WORKDIR / "homes"
 BIN = Path(sys.executable).parent
 HOME_SERIAL = "GENERIC-8GB-0042"
 RULES = RULES_HEADER + "".join(
@@ -74,7 +77,9 @@ def main() -> int:
     clamd = ClamdProcess(WORKDIR.resolve() / "clamd")
     clamd.start()
     bed = UsbTestbed(buses=2)
-    daemon = GuarddProcess(WORKDIR.resolve(), bed.root, RULES, clamd_socket=clamd.socket)
+    daemon = GuarddProcess(
+        WORKDIR.resolve(), bed.root, RULES, clamd_socket=clamd.socket, homes=[HOMES.resolve()]
+    )
     media: list[LoopMedium] = []
     try:
         play(bed, daemon, media)
@@ -97,6 +102,7 @@ def play(bed: UsbTestbed, daemon: GuarddProcess, media: list[LoopMedium]) -> Non
     virus(bed, daemon, media)
     tricks(bed, daemon)
     exception(bed, daemon)
+    cloud(daemon)
     crash(bed, daemon)
     audit(daemon)
 
@@ -280,6 +286,55 @@ def exception(bed: UsbTestbed, daemon: GuarddProcess) -> None:
     say("guardd finds the approval in the exchange, checks the signature and lets the stick in")
     verdict_of(daemon, "2-9", "allowed")
     show("guardctl", "requests", env_socket=daemon.socket)
+
+
+def folder_line(folder: Path) -> str:
+    """What `ls -ld` would say of a folder's access: mode and owner."""
+    st = folder.stat()
+    return f"{stat.filemode(st.st_mode)} owner uid {st.st_uid}"
+
+
+def cloud(daemon: GuarddProcess) -> None:
+    """A personal Dropbox appears in a home: blocked at once, files untouched, then approved."""
+    say("Mrs Patel installs Dropbox on her school laptop; it makes its folder and fills it")
+    folder = HOMES.resolve() / "mrs.patel" / "Dropbox"
+    (folder / "Year 9").mkdir(parents=True)
+    (folder / "Year 9" / "marks.ods").write_bytes(b"PK\x03\x04 marks" * 100)
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8\xff" * 500)
+    (folder / ".dropbox").write_text("{}")
+    (folder / ".dropbox.cache").mkdir()
+    wait_for(lambda: _cloud_state(daemon, folder) == "blocked", 5, lambda: "not blocked")
+    print(f"   guardd: {folder.name}: blocked; the folder is now {folder_line(folder)}")
+    print("   (Dropbox can no longer read or add files; nothing was deleted or moved)")
+    show("guardctl", "cloud", env_socket=daemon.socket)
+    say("She asks IT for an exception: the drama club shares scripts through it")
+    show(
+        "guardctl",
+        "request-cloud",
+        str(folder),
+        "--reason",
+        "scripts for the school play with the drama club",
+        "--for",
+        "1w",
+        env_socket=daemon.socket,
+    )
+    admin = [str(BIN / "guard-admin"), "--config", str(daemon.config), "requests", "--json"]
+    listing = subprocess.run(admin, capture_output=True, text=True, check=True, timeout=60)
+    pending = [r for r in json.loads(listing.stdout) if r["state"] == "pending" and "folder" in r]
+    say("IT approves it with the same signed approvals as for sticks")
+    home = WORKDIR.resolve() / "it-gnupg"
+    show("guard-admin", "--config", str(daemon.config), "approve", pending[0]["id"], gnupghome=home)
+    wait_for(lambda: _cloud_state(daemon, folder) == "approved", 20, lambda: "not approved")
+    print(f"   guardd: {folder.name}: restored exactly as it was: {folder_line(folder)}")
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    print(f"   her files, all still there: {', '.join(files)}")
+    show("guard-admin", "cloud", env_socket=daemon.socket)
+
+
+def _cloud_state(daemon: GuarddProcess, folder: Path) -> str:
+    listed = daemon.client.call(Op.CLOUD, {"all": True})
+    found = [f for f in listed if f.get("path") == str(folder)] if isinstance(listed, list) else []
+    return str(found[0]["state"]) if found else ""
 
 
 def crash(bed: UsbTestbed, daemon: GuarddProcess) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guardd.audit import verify
+from guardd.cli.cloud import folders_list, print_folders
 from guardd.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices = commands.add_parser("devices", help="USB devices, verdicts, reasons and rules")
     devices.add_argument("--json", action="store_true", help="print JSON")
     devices.set_defaults(func=cmd_devices)
+    cloud = commands.add_parser("cloud", help="cloud-sync folders found, their state and why")
+    cloud.add_argument("--json", action="store_true", help="print JSON")
+    cloud.set_defaults(func=cmd_cloud)
     rules = commands.add_parser("rules", help="work with rules files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
     check = rules_commands.add_parser("check", help="check a rules file or folder")
@@ -80,6 +84,16 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cloud(args: argparse.Namespace) -> int:
+    """List every cloud-sync folder the daemon found, with rule and owner."""
+    folders = folders_list(_client(args).call(Op.CLOUD, {"all": True}))
+    if args.json:
+        print_json(folders)
+    else:
+        print_folders(folders, with_rule=True)
+    return EXIT_OK
+
+
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """Exit 0 when every file is valid; else print FILE:LINE: message lines and exit 1."""
     status = EXIT_OK
@@ -91,7 +105,10 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
                 print(problem)
             status = EXIT_FAILED
         else:
-            print(f"{path}: ok ({len(ruleset.drives)} enrolled drives)")
+            print(
+                f"{path}: ok ({len(ruleset.drives)} enrolled drives, "
+                f"{len(ruleset.cloud)} cloud rules)"
+            )
     return status
 
 

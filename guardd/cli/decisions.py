@@ -32,6 +32,7 @@ from signing import (
     remove_key,
     seal,
     signing_key,
+    subject,
     unverified_document,
 )
 
@@ -90,12 +91,13 @@ def _request_view(doc: dict[str, Any]) -> dict[str, Any]:
         "uid",
         "machine_id",
         "device",
+        "folder",
         "reason",
         "duration_s",
         "read_only",
         "created",
     )
-    return {k: doc.get(k) for k in keys}
+    return {k: doc.get(k) for k in keys if k in doc}
 
 
 def _standing(answer: Document | None, revoked: set[str | None], now: float) -> dict[str, Any]:
@@ -182,6 +184,15 @@ def _pending(spool: Spool, request_id: str) -> dict[str, Any]:
     return request
 
 
+def _subject_json(doc: Document) -> dict[str, object]:
+    """The device or the folder a decision is about, as the listing shows it."""
+    if doc.folder is not None:
+        return {"folder": {"path": doc.folder.path, "provider": doc.folder.provider}}
+    assert doc.device is not None  # a Document has exactly one subject
+    d = doc.device
+    return {"device": {"serial": d.serial, "vendor_id": d.vendor_id, "product_id": d.product_id}}
+
+
 def cmd_approvals(args: argparse.Namespace) -> int:
     """List approvals and whether each is in force."""
     spool = _spool(_config(args))
@@ -194,14 +205,11 @@ def cmd_approvals(args: argparse.Namespace) -> int:
             "request": d.request_id,
             "user": d.user,
             "machine_id": d.machine_id,
-            "device": {
-                "serial": d.device.serial,
-                "vendor_id": d.device.vendor_id,
-                "product_id": d.device.product_id,
-            },
+            **_subject_json(d),
             "access": d.access.value if d.access else None,
             "until": d.not_after,
             "state": _standing(d, revoked, now)["state"],
+            "about": subject(d),
         }
         for d in decisions
         if d.kind is Kind.APPROVAL
@@ -213,8 +221,8 @@ def cmd_approvals(args: argparse.Namespace) -> int:
     for row in [] if args.json else rows:
         until = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["until"] or 0))
         print(
-            f"{row['id']}: {row['state']} until {until}, {row['access']}, for {safe(row['user'])} "
-            f"(serial {safe(row['device']['serial'])}), request {row['request']}"
+            f"{row['id']}: {row['state']} until {until}, {row['access'] or 'unblocked'}, "
+            f"for {safe(row['user'])} ({safe(row['about'])}), request {row['request']}"
         )
     return EXIT_OK
 

@@ -4,10 +4,12 @@ for an exception (the tray offers the same)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from guardd.cli.cloud import folders_list, print_folders
 from guardd.cli.common import (
     EXIT_OK,
     devices_list,
@@ -43,13 +45,35 @@ def cmd_status(client: Client, args: argparse.Namespace) -> int:
 def cmd_request(client: Client, args: argparse.Namespace) -> int:
     """Ask IT for an exception for a blocked device."""
     request = {"device": args.device, "reason": args.reason, "duration": args.duration}
-    made = client.call(Op.REQUEST, {**request, "read_only": args.read_only})
-    if args.json:
+    return _send(client, {**request, "read_only": args.read_only}, args.json)
+
+
+def _send(client: Client, request: dict[str, object], as_json: bool) -> int:
+    made = client.call(Op.REQUEST, request)
+    if as_json:
         print_json(made)
     else:
         print("Your request was sent to IT. You will see here when they answer:")
         print_requests(requests_list([made]))
     return EXIT_OK
+
+
+def cmd_cloud(client: Client, args: argparse.Namespace) -> int:
+    """My cloud-sync folders and where they stand."""
+    mine = folders_list(client.call(Op.CLOUD))
+    if args.json:
+        print_json(mine)
+    else:
+        print_folders(mine, with_rule=False)
+    return EXIT_OK
+
+
+def cmd_request_cloud(client: Client, args: argparse.Namespace) -> int:
+    """Ask IT for an exception for a blocked cloud-sync folder."""
+    folder = os.path.abspath(args.folder)
+    return _send(
+        client, {"folder": folder, "reason": args.reason, "duration": args.duration}, args.json
+    )
 
 
 def cmd_requests(client: Client, args: argparse.Namespace) -> int:
@@ -80,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--read-only", action="store_true", help="only to read files from it")
     request.add_argument("--json", action="store_true", help="print JSON")
     request.set_defaults(func=cmd_request)
+    cloud = commands.add_parser("cloud", help="your cloud-sync folders and where they stand")
+    cloud.add_argument("--json", action="store_true", help="print JSON")
+    cloud.set_defaults(func=cmd_cloud)
+    request_cloud = commands.add_parser(
+        "request-cloud", help="ask IT for an exception for a blocked cloud-sync folder"
+    )
+    request_cloud.add_argument("folder", metavar="FOLDER", help="the folder (see guardctl cloud)")
+    request_cloud.add_argument("--reason", required=True, help="why you need it, in a few words")
+    request_cloud.add_argument(
+        "--for", dest="duration", default="1d", help="how long: 90m, 8h, 2d, 1w"
+    )
+    request_cloud.add_argument("--json", action="store_true", help="print JSON")
+    request_cloud.set_defaults(func=cmd_request_cloud)
     mine = commands.add_parser("requests", help="your requests and where they stand")
     mine.add_argument("--json", action="store_true", help="print JSON")
     mine.set_defaults(func=cmd_requests)

@@ -46,19 +46,27 @@ def _days(seconds: object) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
+def subject(request: dict[str, Any]) -> str:
+    """What a request is about: a device, or a cloud-sync folder."""
+    folder = request.get("folder")
+    if isinstance(folder, dict):
+        return f"{safe(folder.get('name'), 40)} folder {safe(folder.get('path'), 200)}"
+    raw = request.get("device")
+    device: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    return f"device {safe(device.get('id'), 16)} (serial {safe(device.get('serial'))})"
+
+
 def print_requests(requests: list[dict[str, Any]], with_user: bool = False) -> None:
     """One request per paragraph: what, for how long, and where it stands."""
     if not requests:
         print("No requests.")
         return
     for request in requests:
-        raw = request.get("device")
-        device: dict[str, Any] = raw if isinstance(raw, dict) else {}
         who = f" by {safe(request.get('user'))}" if with_user else ""
         access = ", read-only" if request.get("read_only") else ""
         print(f"{safe(request.get('id'), 64)}{who}: {standing(request)}")
         print(
-            f"    device {safe(device.get('id'), 16)} (serial {safe(device.get('serial'))}) "
+            f"    {subject(request)} "
             f"for {_days(request.get('duration_s'))}{access}, asked {when(request.get('created'))}"
         )
         print(f"    reason: {safe(request.get('reason'), 500)}")

@@ -20,10 +20,11 @@ from guardd.audit import AuditLog
 from guardd.exceptions.requests import RequestState
 from guardd.exchange.spool import Spool, SpoolError
 from guardd.store.db import Store, StoredRequest
-from rules import Decision, DeviceFacts, Verdict
+from rules import Decision, DeviceFacts, Found, Verdict
 from signing import (
     DeviceRef,
     Document,
+    FolderRef,
     Kind,
     Refused,
     SigningError,
@@ -46,8 +47,12 @@ class Honoured:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """(serial, vendor_id, product_id) of the device it is for."""
-        d = self.document.device
+        """(serial, vendor_id, product_id) of the device it is for; for a folder,
+        ("folder", path, provider)."""
+        d, f = self.document.device, self.document.folder
+        if f is not None:
+            return "folder", f.path, f.provider
+        assert d is not None  # a Document has exactly one subject
         return d.serial, d.vendor_id, d.product_id
 
     @property
@@ -168,18 +173,13 @@ class ApprovalBook:
         self._honour(doc)
 
     def _bind(self, doc: Document, request: StoredRequest | None) -> None:
-        device = request.document.get("device", {}) if request else {}
         answered = _answered_by(request)
         check_binding(
             doc,
             machine_id=self._machine_id,
             user=str(request.document.get("user")) if request else doc.user,
             uid=request.uid if request else doc.uid,
-            device=DeviceRef(
-                str(device.get("serial") or doc.device.serial),
-                str(device.get("vendor_id") or doc.device.vendor_id),
-                str(device.get("product_id") or doc.device.product_id),
-            ),
+            subject=_subject(doc, request),
             now=self._clock(),
             skew_s=SKEW_SECONDS,
             revoked_ids=self._revoked,
@@ -230,8 +230,26 @@ class ApprovalBook:
 
     def for_device(self, facts: DeviceFacts) -> Honoured | None:
         """The approval in force for this device, if any."""
+        return self._in_force((facts.serial or "", facts.vendor_id, facts.product_id))
+
+    def for_folder(self, found: Found, dev: int, ino: int) -> Honoured | None:
+        """The approval in force for this very cloud-sync folder, if any: same path and
+        provider (signed), and the same folder, account and server as when it was requested
+        (recorded here): an approved folder renamed away does not lend its approval to
+        another one put in its place. A mount (dev, ino 0) is bound by path and kind only."""
+        approval = self._in_force(("folder", found.path, found.provider))
+        if approval is None:
+            return None
+        request = self._store.request(approval.document.request_id)
+        asked = request.document.get("folder") if request is not None else None
+        if not isinstance(asked, dict):
+            return None
+        here = {"account": found.account, "server": found.server, "dev": dev, "ino": ino}
+        keys = ("account", "server") if dev == 0 else ("account", "server", "dev", "ino")
+        return approval if all(asked.get(k) == here[k] for k in keys) else None
+
+    def _in_force(self, key: tuple[str, str, str]) -> Honoured | None:
         now = self._clock()
-        key = (facts.serial or "", facts.vendor_id, facts.product_id)
         for approval in self._honoured.values():
             doc = approval.document
             if approval.key == key and (doc.not_before or 0) - SKEW_SECONDS <= now < (
@@ -242,7 +260,9 @@ class ApprovalBook:
 
     def expiring(self, facts: DeviceFacts) -> str:
         """A warning when the device's approval ends soon, else ''."""
-        approval = self.for_device(facts)
+        return self._warning(self.for_device(facts))
+
+    def _warning(self, approval: Honoured | None) -> str:
         if approval is None:
             return ""
         left = (approval.document.not_after or 0) - self._clock()
@@ -251,6 +271,24 @@ class ApprovalBook:
         return (
             f"your exception ends in {max(1, round(left / 60))} minutes: save your work on it now"
         )
+
+
+def _subject(doc: Document, request: StoredRequest | None) -> DeviceRef | FolderRef:
+    """What the request was about, as guardd recorded it (the document's own subject only
+    for revocations, which have no request here)."""
+    recorded = request.document if request else {}
+    folder = recorded.get("folder")
+    if isinstance(folder, dict):
+        return FolderRef(str(folder.get("path")), str(folder.get("provider")))
+    device = recorded.get("device")
+    if isinstance(device, dict):
+        return DeviceRef(
+            str(device.get("serial")), str(device.get("vendor_id")), str(device.get("product_id"))
+        )
+    if doc.folder is not None:
+        return doc.folder
+    assert doc.device is not None  # a Document has exactly one subject
+    return doc.device
 
 
 def _answered_by(request: StoredRequest | None) -> str | None:

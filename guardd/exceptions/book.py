@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guardd.audit import AuditLog
+from guardd.cloud.folder import CloudFolder, FolderState
 from guardd.devices.state import DeviceState
 from guardd.errors import ErrorCode, GuarddError
 from guardd.exceptions.requests import Request, RequestState, clean_reason, parse_duration
@@ -42,9 +43,6 @@ class ExceptionBook:
         if device is None:
             raise GuarddError(ErrorCode.NOT_FOUND, "there is no such device connected now")
         _eligible(device)
-        reason = clean_reason(args.get("reason"))
-        duration = parse_duration(str(args.get("duration", "1d")))
-        read_only = args.get("read_only", False) is True
         facts = {
             "id": device.facts.id,
             "serial": device.facts.serial,
@@ -52,7 +50,40 @@ class ExceptionBook:
             "product_id": device.facts.product_id,
             "product": " ".join(x for x in (device.facts.manufacturer, device.facts.product) if x),
         }
-        existing = self._pending_for(peer.uid, facts)
+        return self._make(peer, "device", facts, ("serial", "vendor_id", "product_id"), args)
+
+    def request_folder(
+        self, peer: Peer, folder: CloudFolder | None, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A member of staff asks for an exception for their own blocked sync folder."""
+        if folder is None or folder.owner_uid != peer.uid:
+            raise GuarddError(ErrorCode.NOT_FOUND, "you have no such cloud folder on this machine")
+        if folder.state not in (FolderState.BLOCKED, FolderState.FAILED):
+            raise GuarddError(ErrorCode.INVALID_ARGUMENT, "this folder is not blocked")
+        found = folder.found
+        subject = {
+            "path": found.path,
+            "provider": found.provider,
+            "name": found.name,
+            "account": found.account,
+            "server": found.server,
+            "dev": folder.dev,  # the approval will be honoured for this very folder only
+            "ino": folder.ino,
+        }
+        return self._make(peer, "folder", subject, ("path", "provider", "dev", "ino"), args)
+
+    def _make(
+        self,
+        peer: Peer,
+        kind: str,
+        subject: dict[str, Any],
+        same: tuple[str, ...],
+        args: dict[str, Any],
+    ) -> dict[str, Any]:
+        reason = clean_reason(args.get("reason"))
+        duration = parse_duration(str(args.get("duration", "1d")))
+        read_only = kind == "device" and args.get("read_only", False) is True
+        existing = self._pending_for(peer.uid, kind, subject, same)
         if existing is not None:
             return self.view(existing)
         now = self._clock()
@@ -61,31 +92,30 @@ class ExceptionBook:
             peer.uid,
             peer.user,
             self.machine_id,
-            facts,
+            subject,
             reason,
             duration,
             read_only,
             now,
+            kind,
         )
         self._store.add_request(request.id, peer.uid, request.document(), now)
         doc = request.document()
         self._export(request.id, doc)
-        self._audit.append(
-            "request.created",
-            {
-                k: doc[k]
-                for k in ("id", "uid", "user", "device", "reason", "duration_s", "read_only")
-            },
-        )
+        keys = ("id", "uid", "user", kind, "reason", "duration_s", "read_only")
+        self._audit.append("request.created", {k: doc[k] for k in keys})
         return self.view(
             StoredRequest(request.id, peer.uid, doc, now, RequestState.PENDING, "", None)
         )
 
-    def _pending_for(self, uid: int, facts: dict[str, Any]) -> StoredRequest | None:
-        keys = ("serial", "vendor_id", "product_id")
+    def _pending_for(
+        self, uid: int, kind: str, subject: dict[str, Any], keys: tuple[str, ...]
+    ) -> StoredRequest | None:
         for stored in self._store.requests(uid):
-            same = all(stored.document.get("device", {}).get(k) == facts[k] for k in keys)
-            if same and stored.state == RequestState.PENDING:
+            recorded = stored.document.get(kind)
+            if not isinstance(recorded, dict) or stored.state != RequestState.PENDING:
+                continue
+            if all(recorded.get(k) == subject[k] for k in keys):
                 return stored
         return None
 
@@ -101,6 +131,7 @@ class ExceptionBook:
             "user": doc.get("user"),
             "uid": stored.uid,
             "device": doc.get("device"),
+            "folder": doc.get("folder"),
             "reason": doc.get("reason"),
             "duration_s": doc.get("duration_s"),
             "read_only": doc.get("read_only"),

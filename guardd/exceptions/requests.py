@@ -38,11 +38,12 @@ class Request:
     uid: int
     user: str
     machine_id: str
-    device: dict[str, Any]
+    subject: dict[str, Any]  # the device's facts, or the folder's path, provider and name
     reason: str
     duration_s: int
     read_only: bool
     created: float
+    kind: str = "device"  # or "folder"
 
     def document(self) -> dict[str, Any]:
         """The request as written to the exchange (and shown to IT)."""
@@ -52,7 +53,7 @@ class Request:
             "uid": self.uid,
             "user": self.user,
             "machine_id": self.machine_id,
-            "device": self.device,
+            self.kind: self.subject,
             "reason": self.reason,
             "duration_s": self.duration_s,
             "read_only": self.read_only,

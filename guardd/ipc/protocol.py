@@ -30,6 +30,7 @@ class Op(StrEnum):
     STATS = "stats"
     REQUEST = "request"
     REQUESTS = "requests"
+    CLOUD = "cloud"
 
 
 class Privilege(IntEnum):
@@ -47,6 +48,7 @@ PRIVILEGES: dict[Op, Privilege] = {
     Op.STATS: Privilege.ADMIN,
     Op.REQUEST: Privilege.STAFF,
     Op.REQUESTS: Privilege.STAFF,  # staff see their own; IT everyone's
+    Op.CLOUD: Privilege.STAFF,  # staff see their own folders; IT everyone's
 }
 
 

@@ -98,6 +98,11 @@ class Store:
         )
         return cls(db)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The one connection, for the store's other tables (guardd.store.cloud)."""
+        return self._db
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

@@ -96,7 +96,8 @@ def test_installed_service_is_ready_and_hardened(gd: GuestGuardd) -> None:
     # Its holds must change staff's mounts: guardd shares the machine's mount namespace.
     assert a.sh(f"readlink /proc/{pid}/ns/mnt") == a.sh("readlink /proc/1/ns/mnt")
     caps = a.sh(f"grep CapBnd /proc/{pid}/status").split()
-    assert int(caps[1], 16) == (1 << 21) | (1 << 2) | (1 << 3)  # SYS_ADMIN, DAC_READ_SEARCH, FOWNER
+    # SYS_ADMIN, DAC_READ_SEARCH, FOWNER, CHOWN: nothing else
+    assert int(caps[1], 16) == (1 << 21) | (1 << 2) | (1 << 3) | (1 << 0)
     security = a.run("systemd-analyze", "security", "guardd", "--no-pager", check=False)["stdout"]
     assert "Overall exposure level for guardd.service" in security
     Path("tests/artefacts").mkdir(parents=True, exist_ok=True)
@@ -249,6 +250,30 @@ def test_signed_approval_lets_a_blocked_stick_in_and_expiry_switches_it_off(
     assert ended["verdict"] == "blocked"
     wait_until(lambda: school.authorized(plug.device) == "0", 20, "not switched off at expiry")
     assert school.interfaces(plug.device) == []
+
+
+def test_cloud_guard_blocks_a_sync_folder_in_a_home_under_the_hardened_unit(
+    school: GuestGuardd,
+) -> None:
+    a = school.a
+    a.run("useradd", "--create-home", "--uid", "1500", "teacher")
+    offset = school.mark()
+    a.run(
+        "runuser",
+        "-u",
+        "teacher",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p ~/Dropbox && touch ~/Dropbox/.dropbox ~/Dropbox/.dropbox.cache && "
+        "echo marks > ~/Dropbox/marks.txt",
+    )
+    blocked = school.wait_record(offset, "cloud.blocked", "/home/teacher/Dropbox", timeout=60)
+    assert blocked["provider"] == "dropbox"
+    assert a.sh("stat -c '%u %a' /home/teacher/Dropbox").strip() == "0 0"
+    denied = a.run("runuser", "-u", "teacher", "--", "ls", "/home/teacher/Dropbox", check=False)
+    assert denied["rc"] != 0
+    assert a.sh("cat /home/teacher/Dropbox/marks.txt") == "marks\n"  # untouched, as root sees
 
 
 def test_every_plug_was_timed(school: GuestGuardd) -> None:

@@ -58,9 +58,14 @@ def guardd(testbed: UsbTestbed, world: Path) -> Iterator[GuarddFactory]:
     started: list[GuarddProcess] = []
 
     def start(
-        rules: str = ENROLLED, workdir: Path | None = None, clamd_socket: Path | None = None
+        rules: str = ENROLLED,
+        workdir: Path | None = None,
+        clamd_socket: Path | None = None,
+        homes: list[Path] | None = None,
     ) -> GuarddProcess:
-        daemon = GuarddProcess(workdir or world / "guardd", testbed.root, rules, clamd_socket)
+        daemon = GuarddProcess(
+            workdir or world / "guardd", testbed.root, rules, clamd_socket, homes
+        )
         daemon.start()
         started.append(daemon)
         return daemon

@@ -4,15 +4,13 @@ verifies, admits the device, and switches it off again at expiry or revocation."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from commands import it_trusted, run
 from conftest import GuarddFactory
 from exposure_support import CLEAN_FILES, clamd, make_medium, media, writable
-from test_signing_support import Homes, Keyring, homes_fixture
+from test_signing_support import Homes, homes_fixture
 
 from guardd.exchange.spool import Spool
 from guardd.media.blockdev import is_read_only
@@ -22,31 +20,7 @@ from sim.daemon import GuarddProcess, wait_for
 from sim.media import LoopMedium
 from sim.usb import UsbTestbed, stick
 
-BIN = Path(sys.executable).parent
 NOBODY = 65534
-
-
-def run(
-    *args: str, uid: int | None = None, gnupghome: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(BIN / args[0]), *args[1:]]
-    if uid is not None:
-        command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *command]
-    env = dict(os.environ)
-    if gnupghome is not None:
-        env["GNUPGHOME"] = str(gnupghome)
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
-
-
-def it_trusted(daemon: GuarddProcess, homes: Homes, world: Path) -> tuple[Keyring, str]:
-    """An IT approver's key, trusted on this machine with guard-admin keys add."""
-    it = homes.keyring()
-    fpr = it.new_key("IT Approver")
-    (world / "it.asc").write_bytes(it.public(fpr))
-    added = run("guard-admin", "--config", str(daemon.config), "keys", "add", str(world / "it.asc"))
-    assert added.returncode == 0, added.stderr
-    assert run("guard-admin", "--socket", str(daemon.socket), "reload").returncode == 0
-    return it, fpr
 
 
 def request(daemon: GuarddProcess, device: str, duration: str = "1d") -> str:
@@ -72,10 +46,6 @@ def staff_requests(daemon: GuarddProcess) -> list[dict[str, object]]:
     return list(json.loads(out.stdout))
 
 
-def events(daemon: GuarddProcess) -> list[dict[str, object]]:
-    return [json.loads(x) for x in (daemon.state_dir / "audit.jsonl").read_text().splitlines()]
-
-
 def test_request_approve_admit_then_revoke(
     testbed: UsbTestbed, guardd: GuarddFactory, homes: Homes, world: Path
 ) -> None:
@@ -97,8 +67,8 @@ def test_request_approve_admit_then_revoke(
     assert "exception approved by IT until" in str(device["reason"])
     wait_for(lambda: testbed.read(path, "authorized").strip() == "1", 5, lambda: "not authorised")
     wait_for(lambda: staff_requests(daemon)[0]["state"] == "approved", 5, lambda: "not approved")
-    honoured = [e for e in events(daemon) if e["event"] == "approval.honoured"]
-    assert honoured[0]["data"]["by"] == fpr  # type: ignore[index]
+    honoured = [e for e in daemon.events() if e["event"] == "approval.honoured"]
+    assert honoured[0]["data"]["by"] == fpr
     # The approval survives a replug and a restart.
     testbed.unplug(path)
     daemon.wait_gone("2-1")
@@ -139,7 +109,7 @@ def test_approval_ends_at_its_expiry(
     assert "warning" in device  # it ends within 15 minutes: staff are told
     daemon.wait_verdict("2-1", "blocked", timeout=30)
     assert testbed.read(path, "authorized").strip() == "0"
-    assert any(e["event"] == "approval.expired" for e in events(daemon))
+    assert any(e["event"] == "approval.expired" for e in daemon.events())
     wait_for(lambda: staff_requests(daemon)[0]["state"] == "expired", 5, lambda: "not expired")
 
 
@@ -172,13 +142,13 @@ def test_denial_and_untrusted_signature(
     )
     assert out.returncode == 0, out.stderr
     wait_for(
-        lambda: any(e["event"] == "decision.refused" for e in events(daemon)),
+        lambda: any(e["event"] == "decision.refused" for e in daemon.events()),
         20,
         lambda: "not refused",
     )
-    refused = next(e for e in events(daemon) if e["event"] == "decision.refused")
-    assert "not a trusted approver" in str(refused["data"]["reason"])  # type: ignore[index]
-    assert stranger_fpr[-16:] in str(refused["data"]["reason"])  # type: ignore[index]
+    refused = next(e for e in daemon.events() if e["event"] == "decision.refused")
+    assert "not a trusted approver" in str(refused["data"]["reason"])
+    assert stranger_fpr[-16:] in str(refused["data"]["reason"])
     assert (daemon.device("2-1") or {})["verdict"] == "blocked"  # only IT's signature counts
     wait_for(
         lambda: any(r["state"] == "denied" for r in staff_requests(daemon)),

@@ -111,7 +111,7 @@ def binding(doc: Document, **changes: Any) -> None:
         "machine_id": MACHINE,
         "user": "alice",
         "uid": 1001,
-        "device": DEVICE,
+        "subject": DEVICE,
         "now": time.time(),
         "skew_s": 300,
         "revoked_ids": frozenset(),
@@ -315,12 +315,20 @@ def test_the_document_not_canonical_but_validly_signed(pki: Pki) -> None:
 
 def test_an_unknown_version_validly_signed(pki: Pki) -> None:
     obj = json.loads(canonical(approval(pki.a)))
-    obj["version"] = 2
+    obj["version"] = 3
     data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
     raw = write_envelope(data, pki.it.sign(data, pki.a))
     assert refused(pki, raw) == (
-        "the signed document is invalid: document version 2 is not known (this guardd reads 1)"
+        "the signed document is invalid: document version 3 is not known (this guardd reads 1, 2)"
     )
+
+
+def test_a_device_approval_relabelled_as_a_folder_one_is_refused(pki: Pki) -> None:
+    obj = json.loads(canonical(approval(pki.a)))
+    obj["version"] = 2  # signed as such: the signature is genuine, the document is not
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    raw = write_envelope(data, pki.it.sign(data, pki.a))
+    assert refused(pki, raw) == "the signed document is invalid: field 'folder' is missing"
 
 
 # --- genuine, but not for here or not now --------------------------------------------------
@@ -334,7 +342,7 @@ def test_approval_for_another_machine_user_or_serial(pki: Pki) -> None:
     assert binding_refused(doc, user="bob", uid=1002) == (
         f"approval {doc.id} is for user alice (uid 1001), not bob (uid 1002)"
     )
-    assert binding_refused(doc, device=DeviceRef("SCHOOL-000999", "0781", "5581")) == (
+    assert binding_refused(doc, subject=DeviceRef("SCHOOL-000999", "0781", "5581")) == (
         f"approval {doc.id} is for the device with serial 'SCHOOL-000123', not 'SCHOOL-000999'"
     )
 

@@ -106,7 +106,7 @@ def test_unknown_key_is_refused_and_named(tmp_path: Path) -> None:
     # The first unknown key in sorted order, and the keys that are known.
     assert message == (
         "unknown key 'admin_uid' (known: rules, state_dir, socket, admin_uids, clamd_socket, "
-        "exchange_dir, scan_workers, machine_id, trusted_keys)"
+        "exchange_dir, scan_workers, machine_id, trusted_keys, watch_homes)"
     )
 
 
@@ -183,3 +183,12 @@ def test_deeply_nested_toml_is_refused(tmp_path: Path) -> None:
     depth = 20_000
     path = write(tmp_path, VALID + "x = " + "[" * depth + "]" * depth + "\n")
     assert refused(path).startswith("not valid TOML")
+
+
+def test_watch_homes_defaults_to_home_and_is_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, VALID)).watch_homes == (Path("/home"),)
+    config = load_config(write(tmp_path, VALID + 'watch_homes = ["/srv/homes", "staff"]\n'))
+    assert config.watch_homes == (Path("/srv/homes"), (tmp_path / "staff").resolve())
+    assert load_config(write(tmp_path, VALID + "watch_homes = []\n")).watch_homes == ()
+    assert "'watch_homes' must be a list" in refused(write(tmp_path, VALID + 'watch_homes = "/"\n'))
+    assert "cannot be the root folder" in refused(write(tmp_path, VALID + 'watch_homes = ["/"]\n'))

@@ -9,6 +9,7 @@ import pytest
 from rules import Drive, Policy, RulesError, parse_rules
 
 SOURCE = "rules.toml"
+ONLY_TABLES = "a rules file has only [policy], [[drive]], [[cloud]] and [[provider]]"
 
 
 def _text(block: str) -> str:
@@ -203,7 +204,7 @@ def test_unknown_table() -> None:
 
         [printers]
         allow = true
-    """) == (6, "unknown table [printers]; a rules file has only [policy] and [[drive]]")
+    """) == (6, f"unknown table [printers]; {ONLY_TABLES}")
 
 
 def test_unknown_array_of_tables_and_top_level_key() -> None:
@@ -212,8 +213,8 @@ def test_unknown_array_of_tables_and_top_level_key() -> None:
         [[drives]]
         serial = "S"
     """) == [
-        (1, "unknown key 'allow_everything'; a rules file has only [policy] and [[drive]]"),
-        (2, "unknown table [drives]; a rules file has only [policy] and [[drive]]"),
+        (1, f"unknown key 'allow_everything'; {ONLY_TABLES}"),
+        (2, f"unknown table [drives]; {ONLY_TABLES}"),
     ]
 
 

@@ -47,7 +47,7 @@ def here(**changes: Any) -> dict[str, Any]:
         "machine_id": MACHINE,
         "user": "alice",
         "uid": 1001,
-        "device": DEVICE,
+        "subject": DEVICE,
         "now": NOW + 3600,
         "skew_s": 120,
         "revoked_ids": frozenset(),
@@ -70,7 +70,7 @@ def test_a_matching_approval_applies() -> None:
 
 
 def test_usb_ids_from_sysfs_may_be_uppercase() -> None:
-    check_binding(APPROVAL, **here(device=DeviceRef("SCHOOL-000123", "0781", "5581".upper())))
+    check_binding(APPROVAL, **here(subject=DeviceRef("SCHOOL-000123", "0781", "5581".upper())))
 
 
 @pytest.mark.parametrize(
@@ -83,19 +83,19 @@ def test_usb_ids_from_sysfs_may_be_uppercase() -> None:
         ({"user": "bob"}, "approval apr-1 is for user alice (uid 1001), not bob (uid 1001)"),
         ({"uid": 1002}, "approval apr-1 is for user alice (uid 1001), not alice (uid 1002)"),
         (
-            {"device": DeviceRef("SCHOOL-000124", "0781", "5581")},
+            {"subject": DeviceRef("SCHOOL-000124", "0781", "5581")},
             "approval apr-1 is for the device with serial 'SCHOOL-000123', not 'SCHOOL-000124'",
         ),
         (
-            {"device": DeviceRef("SCHOOL-000123", "46f4", "5581")},
+            {"subject": DeviceRef("SCHOOL-000123", "46f4", "5581")},
             "approval apr-1 is for a 0781:5581 device, not 46f4:5581",
         ),
         (
-            {"device": DeviceRef("SCHOOL-000123", "0781", "0001")},
+            {"subject": DeviceRef("SCHOOL-000123", "0781", "0001")},
             "approval apr-1 is for a 0781:5581 device, not 0781:0001",
         ),
         (
-            {"device": DeviceRef("", "0781", "5581")},
+            {"subject": DeviceRef("", "0781", "5581")},
             "approval apr-1 cannot apply: the device reports no serial number",
         ),
         (
@@ -132,7 +132,7 @@ def test_the_same_decision_read_again_is_fine() -> None:
 def test_denials_are_bound_but_have_no_window() -> None:
     check_binding(DENIAL, **here(now=NOW + 400 * DAY))
     assert refused(DENIAL, user="bob").startswith("denial den-1 is for user alice")
-    assert "serial" in refused(DENIAL, device=DeviceRef("X", "0781", "5581"))
+    assert "serial" in refused(DENIAL, subject=DeviceRef("X", "0781", "5581"))
     assert "already answered by apr-1" in refused(DENIAL, request_answered_by="apr-1")
     assert "never made" in refused(DENIAL, request_known=False)
 

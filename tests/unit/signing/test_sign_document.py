@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from signing import Access, DeviceRef, Document, DocumentError, Kind, canonical, describe, parse
+from signing import (
+    Access,
+    DeviceRef,
+    Document,
+    DocumentError,
+    FolderRef,
+    Kind,
+    canonical,
+    describe,
+    parse,
+)
 from signing.document import MAX_WINDOW_S
 
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
@@ -130,7 +140,12 @@ def without_field(name: str) -> bytes:
     ("raw", "expected"),
     [
         (with_field("colour", "blue"), "unknown field 'colour'"),
-        (with_field("version", 2), "document version 2 is not known"),
+        (with_field("version", 3), "document version 3 is not known"),
+        (with_field("version", 2), "field 'folder' is missing"),
+        (
+            with_field("folder", {"path": "/home/alice/Dropbox", "provider": "dropbox"}),
+            "exactly one device or one folder",
+        ),
         (with_field("version", "1"), "no integer 'version'"),
         (without_field("version"), "no integer 'version'"),
         (with_field("kind", "grant"), "kind must be one of 'approval', 'denial', 'revocation'"),
@@ -245,5 +260,42 @@ def test_lone_surrogate_is_refused() -> None:
 def test_building_an_invalid_document_fails_too() -> None:
     with pytest.raises(DocumentError, match="an approval needs 'access'"):
         approval(access=None)
-    with pytest.raises(DocumentError, match="document version 2 is not known"):
-        approval(version=2)
+    with pytest.raises(DocumentError, match="document version 3 is not known"):
+        approval(version=3)
+
+
+FOLDER = FolderRef("/home/alice/Dropbox", "dropbox")
+
+
+def folder_approval(**changes: Any) -> Document:
+    """A version 2 approval about a folder: no access or encryption fields."""
+    fields = {"device": None, "folder": FOLDER, "version": 2, "access": None}
+    return approval(**{"require_encryption": None, **fields, **changes})
+
+
+def test_a_folder_decision_round_trips_as_version_2() -> None:
+    doc = folder_approval()
+    obj = as_obj(doc)
+    assert obj["version"] == 2
+    assert obj["folder"] == {"path": "/home/alice/Dropbox", "provider": "dropbox"}
+    assert "device" not in obj
+    assert "access" not in obj
+    assert parse(canonical(doc)) == doc
+    assert "dropbox folder '/home/alice/Dropbox'" in describe(doc)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"version": 1}, "a decision about a folder is version 2"),
+        ({"folder": FolderRef("home/alice/Dropbox", "dropbox")}, "absolute, normalised path"),
+        ({"folder": FolderRef("/home/alice/../bob/Dropbox", "dropbox")}, "normalised path"),
+        ({"folder": FolderRef("/home/alice/Dropbox", "Drop Box")}, "folder.provider must be"),
+        ({"folder": FolderRef("/home/alice/\nDropbox", "dropbox")}, "non-printable"),
+        ({"access": Access.READ_WRITE}, "'access' does not belong in an approval for a folder"),
+        ({"device": DeviceRef("S", "0781", "5581")}, "exactly one device or one folder"),
+    ],
+)
+def test_folder_documents_are_checked(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(DocumentError, match=expected):
+        folder_approval(**changes)

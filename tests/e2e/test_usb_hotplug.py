@@ -18,6 +18,7 @@ from sim.clamd import EICAR
 from sim.guest_guardd import GuestGuardd
 
 KEY = "/root/stick.key"
+ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
 RULES = "".join(
     f'\n[[drive]]\nserial = "{serial}"\nvendor_id = "46f4"\nproduct_id = "0001"\n'
     f'label = "{label}"\n'
@@ -100,8 +101,8 @@ def test_installed_service_is_ready_and_hardened(gd: GuestGuardd) -> None:
     assert int(caps[1], 16) == (1 << 21) | (1 << 2) | (1 << 3) | (1 << 0)
     security = a.run("systemd-analyze", "security", "guardd", "--no-pager", check=False)["stdout"]
     assert "Overall exposure level for guardd.service" in security
-    Path("tests/artefacts").mkdir(parents=True, exist_ok=True)
-    Path("tests/artefacts/e2e-systemd-analyze-security.txt").write_text(security)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTEFACTS / "e2e-systemd-analyze-security.txt").write_text(security)
 
 
 def test_unknown_stick_stays_unauthorised(school: GuestGuardd, images: dict[str, Path]) -> None:

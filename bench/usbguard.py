@@ -68,6 +68,15 @@ def _plug_timed(
     seconds = time.monotonic() - started
     if not reply.get("ok") or (reply.get("event") or reply.get("line")) is None:
         raise GuestError(f"no decision on {serial}: {reply}")
+    if allowed:
+        # As a person would, leave the stick in until its disk is up: pulled while the kernel
+        # still probes it, QEMU's emulated stick sometimes times out the next enumeration.
+        a.call(
+            "wait_uevent",
+            match={"ACTION": "add", "SUBSYSTEM": "block", "DEVTYPE": "disk"},
+            since=mark["seq"],
+            timeout=15,
+        )
     guest.unplug(f"b{index}", forget=True)
     time.sleep(0.5)
     return ("allowed" if allowed else "blocked"), seconds
@@ -106,6 +115,7 @@ def _summary(times: dict[str, list[float]]) -> dict[str, Any]:
             "max_ms": round(max(values) * 1000, 1),
             "n": len(values),
         }
+    out["samples_ms"] = {k: [round(v * 1000, 1) for v in vs] for k, vs in times.items()}
     return out
 
 

@@ -15,18 +15,20 @@ TRAY_PACKAGES := gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 dbus dbus-x11 \
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libgirepository1.0-dev \
 	libcairo2-dev umockdev libumockdev0 gir1.2-umockdev-1.0 util-linux e2fsprogs \
 	clamav-daemon clamdscan fusefat exfat-fuse exfatprogs dosfstools zip gpg gpg-agent acl \
-	rclone fuse3 $(TRAY_PACKAGES)
+	rclone fuse3 qemu-system-x86 debootstrap cryptsetup-bin $(TRAY_PACKAGES)
 # The tests run under umockdev's preload: a mock /sys and udev that pyudev and the daemon see.
 UMOCKDEV := umockdev-wrapper
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv test lint typecheck unit demo bench clean
+.PHONY: help deps venv test test-e2e lint typecheck unit demo bench clean install uninstall
 
 help:
 	@echo "make demo   - play the device-gate scenario on simulated hardware (umockdev)"
 	@echo "make test   - lint, type-check and run every test (umockdev included)"
 	@echo "make bench  - benchmarks, JSON in bench/results/"
 	@echo "make venv   - create .venv with guardd and its test tools"
+	@echo "make test-e2e - the QEMU tier alone (real kernel, real USB hot-plug; GUARDD_E2E=0 skips it in make test)"
+	@echo "make install / make uninstall - guardd as a systemd service (root; see README)"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -55,7 +57,22 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: venv lint typecheck
-	TMPDIR=$${TMPDIR:-/tmp} $(UMOCKDEV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	TMPDIR=$${TMPDIR:-/tmp} $(UMOCKDEV) $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	@if [ "$${GUARDD_E2E:-1}" = 0 ]; then echo "QEMU tier skipped (GUARDD_E2E=0)"; \
+	else $(MAKE) --no-print-directory test-e2e; fi
+
+# The QEMU tier: a Debian guest (built once, cached in build/e2e) with guardd installed by
+# `make install`, USB sticks hot-plugged through QMP. Not under umockdev: a real kernel.
+test-e2e: venv
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# guardd as a service on this machine (root). The checkout's .venv stays the developers'.
+install:
+	$(PYTHON) packaging/install.py install
+
+# KEEP_USB_CLOSED=1 leaves authorized_default=0 (new devices off until the next boot).
+uninstall:
+	$(PYTHON) packaging/install.py uninstall $(if $(filter 1,$(KEEP_USB_CLOSED)),--keep-usb-closed)
 
 demo: venv
 	$(UMOCKDEV) $(BIN)/python -m sim.demo

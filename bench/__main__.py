@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import cloud, decision, requests, scan, signing, tray, uevents
+from bench import cloud, decision, requests, scan, signing, tray, uevents, usbguard
 
 RESULTS = Path("bench/results")
 
@@ -25,6 +25,7 @@ def main() -> int:
         "requests": requests.run(),
         "cloud": cloud.run(),
         "tray": tray.run(),
+        "usbguard": usbguard.run(),  # QEMU guest: guardd beside USBGuard (GUARDD_E2E=0 skips)
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"

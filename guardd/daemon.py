@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from guardd import __version__
-from guardd.audit import AuditLog, JsonValue, SyslogSink
+from guardd.audit import AuditLog, JsonValue
 from guardd.cloud.service import CloudService
 from guardd.config import DEFAULT_CONFIG, DaemonConfig, load_config
 from guardd.devices.gate import DeviceGate
@@ -37,6 +37,9 @@ from guardd.media.mounts import read_mounts
 from guardd.media.watch import MountWatcher
 from guardd.runner import LoopRunner
 from guardd.scanning import Clamd, ScanCache, Scanner
+from guardd.service import notify
+from guardd.service.journal import record_sink, setup_logging
+from guardd.service.usbguard import refuse_beside_usbguard
 from guardd.store.cloud import CloudBlocks
 from guardd.store.db import Store
 from rules import Matcher, RulesError, RuleSet, load_rules
@@ -51,9 +54,10 @@ class Daemon:
         self.config = config
         self._lock = lock_state_dir(config.state_dir)
         self.store = Store.open(config.database)
-        self.audit = AuditLog.open(config.audit_log, sink=SyslogSink())
+        self.audit = AuditLog.open(config.audit_log, sink=record_sink())
         self.bus = EventBus()
         self.audit.add_listener(self.bus.publish)
+        refuse_beside_usbguard(self.audit)
         self.source = UdevSource()
         self.gate = DeviceGate(
             Matcher(rules), UsbAuthorizer(), self.audit, self.store, clock=time.time
@@ -152,7 +156,9 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("guardd %s ready on %s", __version__, self.config.socket)
+        notify.ready(f"guarding {len(self.gate.devices())} USB devices on {self.config.socket}")
         await self._stop.wait()
+        notify.stopping()
         self.bus.drop_all()
         await self.server.stop()
         self.cloud.stop()
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="guardd.toml")
     parser.add_argument("--version", action="version", version=f"guardd {__version__}")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="guardd: %(message)s", stream=sys.stderr)
+    setup_logging()
     try:
         config = load_config(args.config)
         rules = load_rules(config.rules)

@@ -1,0 +1,1 @@
+"""guardd as a system service: readiness, the journal, and what it must not run beside."""

@@ -1,0 +1,1 @@
+"""The QEMU tier: guardd installed in a Debian guest, real USB hot-plug."""

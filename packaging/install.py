@@ -38,7 +38,19 @@ CLAMD_LINE = "AlertExceedsMax true"
 CLAMD_MARK = "# added by guardd's make install: files too big to scan are reported, not passed"
 USB_DEVICES = Path("/sys/bus/usb/devices")
 # What the installed guardd needs from Debian (a package would list them in Depends).
-RUNTIME_PACKAGES = ("python3-venv", "clamav-daemon", "gpg", "gpg-agent", "cryptsetup-bin")
+# The tray's GTK bindings come from Debian (python3-gi, python3-gi-cairo): a staff machine
+# needs no compiler, and the venv sees them (--system-site-packages).
+RUNTIME_PACKAGES = (
+    "python3-venv",
+    "clamav-daemon",
+    "gpg",
+    "gpg-agent",
+    "cryptsetup-bin",
+    "python3-gi",
+    "python3-gi-cairo",
+    "gir1.2-gtk-3.0",
+    "gir1.2-ayatanaappindicator3-0.1",
+)
 
 
 def say(message: str) -> None:
@@ -79,7 +91,8 @@ def make_venv(root: Path, python: str) -> Path:
     say(f"creating {prefix} (a venv with this checkout installed, not editable)")
     shutil.rmtree(prefix, ignore_errors=True)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-m", "venv", str(prefix)], check=True)
+    # Debian's PyGObject (3.42) satisfies guardd's `PyGObject<3.51`: nothing is compiled.
+    subprocess.run([python, "-m", "venv", "--system-site-packages", str(prefix)], check=True)
     pip = [str(prefix / "bin/python"), "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--no-cache-dir", str(CHECKOUT)], check=True)
     return prefix

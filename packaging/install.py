@@ -37,8 +37,22 @@ CLAMD_CONF = Path("etc/clamav/clamd.conf")
 CLAMD_LINE = "AlertExceedsMax true"
 CLAMD_MARK = "# added by guardd's make install: files too big to scan are reported, not passed"
 USB_DEVICES = Path("/sys/bus/usb/devices")
-# What the installed guardd needs from Debian (a package would list them in Depends).
-RUNTIME_PACKAGES = ("python3-venv", "clamav-daemon", "gpg", "gpg-agent", "cryptsetup-bin")
+# What the installed guardd needs from Debian (a package would list them in Depends): the
+# daemon's, the tray's GI typelibs, and what pip needs to build PyGObject (no wheel on PyPI).
+RUNTIME_PACKAGES = (
+    "python3-venv",
+    "clamav-daemon",
+    "gpg",
+    "gpg-agent",
+    "cryptsetup-bin",
+    "gir1.2-gtk-3.0",
+    "gir1.2-ayatanaappindicator3-0.1",
+    "gcc",
+    "pkg-config",
+    "python3-dev",
+    "libgirepository1.0-dev",
+    "libcairo2-dev",
+)
 
 
 def say(message: str) -> None:

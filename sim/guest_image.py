@@ -26,7 +26,7 @@ from pathlib import Path
 from sim.clamd import EICAR, EICAR_SIGNATURE
 from sim.env import real_env
 
-RECIPE = 3  # bump when the base packages or the guest's setup change
+RECIPE = 4  # bump when the base packages or the guest's setup change
 SUITE = "bookworm"
 BASE_PACKAGES = (
     "systemd-sysv",
@@ -49,6 +49,15 @@ BASE_PACKAGES = (
     "gpg-agent",
     "make",
     "ca-certificates",
+)
+# make install's own Debian packages (packaging/install.py), there before it runs in the
+# chroot: the tray's GI bindings and typelibs (Debian's PyGObject: nothing is compiled).
+# Installed with apt in a second step (debootstrap's --include cannot order dconf).
+EXTRA_PACKAGES = (
+    "python3-gi",
+    "python3-gi-cairo",
+    "gir1.2-gtk-3.0",
+    "gir1.2-ayatanaappindicator3-0.1",
 )
 # Services a guest without network or a real user does not want at boot.
 MASKED = (
@@ -115,7 +124,8 @@ def _run(*argv: str, cwd: Path | None = None, timeout: float = 1800) -> None:
 
 
 def _recipe_hash() -> str:
-    text = f"{RECIPE}|{SUITE}|{','.join(BASE_PACKAGES)}|{apt_mirror()}"
+    packages = ",".join(BASE_PACKAGES + EXTRA_PACKAGES)
+    text = f"{RECIPE}|{SUITE}|{packages}|{apt_mirror()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -140,6 +150,9 @@ def build_base(build: Path) -> Path:
         str(tmp),
         apt_mirror(),
     )
+    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
+    _chroot(tmp, "apt-get", "update", "-qq")
+    _chroot(tmp, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *EXTRA_PACKAGES)
     _chroot(tmp, "apt-get", "clean")
     tmp.rename(base)
     stamp.write_text(key + "\n")

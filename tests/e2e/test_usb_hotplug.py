@@ -99,6 +99,9 @@ def test_installed_service_is_ready_and_hardened(gd: GuestGuardd) -> None:
     caps = a.sh(f"grep CapBnd /proc/{pid}/status").split()
     # SYS_ADMIN, DAC_READ_SEARCH, FOWNER, CHOWN: nothing else
     assert int(caps[1], 16) == (1 << 21) | (1 << 2) | (1 << 3) | (1 << 0)
+    # The tray's command and its autostart file, as the checkout has the tray.
+    assert a.sh("readlink /usr/local/bin/guard-tray").strip() == "/opt/guardd/bin/guard-tray"
+    assert "guard-tray" in a.sh("cat /etc/xdg/autostart/guard-tray.desktop")
     security = a.run("systemd-analyze", "security", "guardd", "--no-pager", check=False)["stdout"]
     assert "Overall exposure level for guardd.service" in security
     ARTEFACTS.mkdir(parents=True, exist_ok=True)

@@ -65,13 +65,12 @@ def test_install_puts_everything_in_place(root: Path) -> None:
 def test_the_trays_autostart_file_comes_from_the_checkout(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(install, "CHECKOUT", tmp_path / "empty")
-    install.install_unit(root)
-    assert not (root / "etc/xdg/autostart/guard-tray.desktop").exists()  # a checkout without it
     checkout = tmp_path / "checkout"
     (checkout / "tray").mkdir(parents=True)
-    (checkout / "tray/guard-tray.desktop").write_text("[Desktop Entry]\nExec=guard-tray\n")
     monkeypatch.setattr(install, "CHECKOUT", checkout)
+    install.install_unit(root)
+    assert not (root / "etc/xdg/autostart/guard-tray.desktop").exists()  # a checkout without it
+    (checkout / "tray/guard-tray.desktop").write_text("[Desktop Entry]\nExec=guard-tray\n")
     install.install_unit(root)
     assert (root / "etc/xdg/autostart/guard-tray.desktop").read_text().endswith("guard-tray\n")
 

@@ -7,6 +7,7 @@ the wrong shape is left out rather than shown half-read.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,11 +146,13 @@ def folder_from(f: object) -> Folder | None:
     """One entry of `cloud`, or None when it is not shaped like one."""
     if not isinstance(f, dict) or not text(f.get("path"), 4096) or not text(f.get("state")):
         return None
-    provider = text(f.get("provider"), 40) or "cloud"
+    # guardd's `name` is the provider's name for people ("Dropbox"), `provider` its id.
+    provider = text(f.get("name"), 40) or text(f.get("provider"), 40) or "cloud"
+    path = text(f.get("path"), 4096)
     return Folder(
-        path=text(f.get("path"), 4096),
+        path=path,
         provider=provider,
-        name=text(f.get("name"), 60) or text(f.get("path"), 60),
+        name=text(posixpath.basename(path.rstrip("/")), 60) or path[:60],
         state=text(f.get("state"), 16),
         reason=text(f.get("reason"), 200),
         until=number(f.get("until")),

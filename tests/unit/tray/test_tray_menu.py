@@ -93,16 +93,16 @@ def test_the_cloud_section_shows_each_folder_and_its_state() -> None:
             [],
             [
                 folder(),
-                folder("/home/clerk/OneDrive", state="approved", provider="OneDrive", until=None),
-                folder("/home/clerk/Nextcloud", state="allowed", provider="Nextcloud"),
+                folder("/home/clerk/OneDrive", state="approved", name="OneDrive", until=None),
+                folder("/home/clerk/Nextcloud", state="allowed", name="Nextcloud"),
             ],
         )
     )
     start = labels(menu).index("Cloud folders:")
     assert labels(menu)[start + 1 : start + 4] == [
         "Dropbox folder Dropbox: blocked: personal cloud storage is not allowed on school machines",
-        "OneDrive folder Dropbox: approved until an unknown time",
-        "Nextcloud folder Dropbox: allowed",
+        "OneDrive folder OneDrive: approved until an unknown time",
+        "Nextcloud folder Nextcloud: allowed",
     ]
     details = menu[start + 1].action
     assert isinstance(details, ShowDetails)

@@ -38,7 +38,7 @@ def folder(
 ) -> dict[str, Any]:
     return {
         "path": path,
-        "provider": "Dropbox",
+        "provider": "dropbox",  # guardd: the id; `name` is for people
         "name": "Dropbox",
         "state": state,
         "reason": "personal cloud storage is not allowed on school machines",

@@ -11,13 +11,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-KIND_WORDS = {
-    "storage": "USB drive",
-    "composite": "USB device with storage",
-    "hid": "keyboard or mouse",
-    "hub": "USB hub",
-    "other": "USB device",
-}
+from guardd.cli.common import KIND_WORDS
+
 MAX_ITEMS = 64  # a menu longer than this helps nobody; the rest is left out
 
 

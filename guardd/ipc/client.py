@@ -38,17 +38,25 @@ class Client:
             return decode_response(_read_line(sock))
 
     def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.settimeout(self._timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as e:
-            sock.close()
-            raise GuarddError(
-                ErrorCode.UNAVAILABLE,
-                f"guardd is not running or cannot be reached at {self.path} ({e.strerror or e})",
-            ) from None
-        return sock
+        return connect(self.path, self._timeout)
+
+
+def connect(path: Path, timeout: float, first: bytes = b"") -> socket.socket:
+    """A connection to guardd's socket (sending `first` at once); GuarddError UNAVAILABLE
+    with one plain line when guardd is not there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+        if first:
+            sock.sendall(first)
+    except OSError as e:
+        sock.close()
+        raise GuarddError(
+            ErrorCode.UNAVAILABLE,
+            f"guardd is not running or cannot be reached at {path} ({e.strerror or e})",
+        ) from None
+    return sock
 
 
 def _read_line(sock: socket.socket) -> bytes:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Self
 
 from guardd.errors import ErrorCode, GuarddError
+from guardd.ipc.client import connect
 from guardd.ipc.protocol import (
     MAX_EVENT_BYTES,
     MAX_RESPONSE_BYTES,
@@ -39,17 +40,7 @@ class Subscription:
 
     def open(self) -> Self:
         """Connect and subscribe; GuarddError when guardd is not there or refuses."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.settimeout(self._timeout)
-        try:
-            sock.connect(str(self.path))
-            sock.sendall(encode_request(Op.SUBSCRIBE))
-        except OSError as e:
-            sock.close()
-            raise GuarddError(
-                ErrorCode.UNAVAILABLE,
-                f"guardd is not running or cannot be reached at {self.path} ({e.strerror or e})",
-            ) from None
+        sock = connect(self.path, self._timeout, encode_request(Op.SUBSCRIBE))
         self._sock = sock
         try:
             ack = decode_response(self._answer())

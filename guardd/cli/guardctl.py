@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from guardd.cli.cloud import folders_list, print_folders
 from guardd.cli.common import (
@@ -26,14 +27,19 @@ PROG = "guardctl"
 Command = Callable[[Client, argparse.Namespace], int]
 
 
+def _show(items: list[dict[str, Any]], as_json: bool, show: Callable[[], None]) -> int:
+    """JSON for scripts, else the plain-words listing."""
+    if as_json:
+        print_json(items)
+    else:
+        show()
+    return EXIT_OK
+
+
 def cmd_devices(client: Client, args: argparse.Namespace) -> int:
     """The devices connected now, their verdicts and why."""
     devices = devices_list(client.call(Op.DEVICES))
-    if args.json:
-        print_json(devices)
-    else:
-        print_devices(devices, with_rule=False)
-    return EXIT_OK
+    return _show(devices, args.json, lambda: print_devices(devices, with_rule=False))
 
 
 def cmd_status(client: Client, args: argparse.Namespace) -> int:
@@ -61,11 +67,7 @@ def _send(client: Client, request: dict[str, object], as_json: bool) -> int:
 def cmd_cloud(client: Client, args: argparse.Namespace) -> int:
     """My cloud-sync folders and where they stand."""
     mine = folders_list(client.call(Op.CLOUD))
-    if args.json:
-        print_json(mine)
-    else:
-        print_folders(mine, with_rule=False)
-    return EXIT_OK
+    return _show(mine, args.json, lambda: print_folders(mine, with_rule=False))
 
 
 def cmd_request_cloud(client: Client, args: argparse.Namespace) -> int:
@@ -79,11 +81,7 @@ def cmd_request_cloud(client: Client, args: argparse.Namespace) -> int:
 def cmd_requests(client: Client, args: argparse.Namespace) -> int:
     """My requests and where they stand."""
     mine = requests_list(client.call(Op.REQUESTS))
-    if args.json:
-        print_json(mine)
-    else:
-        print_requests(mine)
-    return EXIT_OK
+    return _show(mine, args.json, lambda: print_requests(mine))
 
 
 def build_parser() -> argparse.ArgumentParser:

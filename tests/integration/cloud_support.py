@@ -14,6 +14,7 @@ from sim.daemon import GuarddProcess, wait_for
 
 STAFF = 65534  # nobody: an unprivileged member of staff who can reach the socket
 OTHER = 65533
+LOCKED = (0o000, 0, 0)  # (mode, uid, gid) of a blocked folder
 
 
 def make_home(root: Path, name: str = "staff", uid: int = STAFF) -> Path:

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from cloud_support import STAFF, folder_state, make_home, make_tree, wait_state
+from cloud_support import LOCKED, STAFF, folder_state, make_home, make_tree, wait_state
 from commands import it_trusted, run
 from conftest import GuarddFactory
 from test_signing_support import Homes, homes_fixture
@@ -23,7 +23,6 @@ homes = homes_fixture
 def blocked_dropbox(guardd: GuarddFactory, world: Path) -> tuple[GuarddProcess, Path]:
     root = world / "homes"
     folder = make_home(root) / "Dropbox"
-    folder.mkdir()
     make_tree(folder, markers=(".dropbox", ".dropbox.cache"))
     daemon = guardd(homes=[root])
     wait_state(daemon, folder, "blocked")
@@ -131,7 +130,7 @@ def test_the_folder_is_blocked_again_when_the_approval_ends(
     wait_state(daemon, folder, "approved", timeout=20)
     assert folder_state(folder) == (0o755, STAFF, STAFF)
     wait_state(daemon, folder, "blocked", timeout=30)
-    assert folder_state(folder) == (0o000, 0, 0)
+    assert folder_state(folder) == LOCKED
     wait_for(
         lambda: any(e["event"] == "approval.expired" for e in daemon.events()),
         5,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from cloud_support import (
+    LOCKED,
     OTHER,
     STAFF,
     cloud,
@@ -24,8 +25,6 @@ from conftest import ENROLLED, GuarddFactory
 
 from guardd.media.mounts import read_mounts
 from sim.env import real_env
-
-LOCKED = (0o000, 0, 0)
 
 
 def test_a_dropbox_folder_made_while_guardd_runs_is_blocked_and_nothing_in_it_changes(
@@ -59,11 +58,9 @@ def test_a_folder_named_dropbox_without_markers_is_not_a_sync_folder(
     homes = world / "homes"
     home = make_home(homes)
     plain = home / "Dropbox"
-    plain.mkdir()
     make_tree(plain)
     daemon = guardd(homes=[homes])
     real = home / "Work" / "Syncthing share"
-    real.mkdir(parents=True)
     make_tree(real, markers=(".stfolder",))
     wait_state(daemon, real, "blocked")  # nested, made while running: seen
     assert str(plain) not in cloud(daemon)
@@ -82,7 +79,6 @@ def test_sync_folders_present_before_start_are_found_by_the_crawl(
         home / "pCloudDrive": (),
     }
     for folder, markers in folders.items():
-        folder.mkdir(parents=True)
         make_tree(folder, markers=markers)
     daemon = guardd(homes=[homes])
     for folder in folders:
@@ -103,7 +99,6 @@ def test_a_sync_folder_made_by_another_user_is_theirs_to_see(
     shared.chmod(0o777)
     daemon = guardd(homes=[homes])
     folder = shared / "Dropbox"
-    folder.mkdir()
     make_tree(folder, uid=OTHER, markers=(".dropbox", ".dropbox.cache"))
     shown = wait_state(daemon, folder, "blocked")
     assert shown["owner_uid"] == OTHER
@@ -120,7 +115,6 @@ def test_a_block_survives_a_restart_and_an_allow_rule_restores_it_exactly(
     homes = world / "homes"
     home = make_home(homes)
     folder = home / "Dropbox"
-    folder.mkdir()
     make_tree(folder, markers=(".dropbox", ".dropbox.cache"))
     folder.chmod(0o2750)  # setgid, as some shared setups use
     os.setxattr(folder, "user.note", b"kept")  # not an ACL: left alone
@@ -159,7 +153,6 @@ def test_the_schools_nextcloud_is_allowed_while_another_server_is_blocked(
     home = make_home(homes)
     school, personal = home / "School Nextcloud", home / "Nextcloud"
     for folder in (school, personal):
-        folder.mkdir()
         make_tree(folder, markers=(".sync_0a1b2c.db",))
     config = home / ".config" / "Nextcloud"
     config.mkdir(parents=True)
@@ -188,7 +181,6 @@ def test_a_folder_swapped_for_a_symlink_never_redirects_the_block(
     before = folder_state(outside), fingerprint(outside)
     daemon = guardd(homes=[homes])
     folder, aside = home / "Dropbox", home / "aside"
-    folder.mkdir()
     make_tree(folder, markers=(".dropbox", ".dropbox.cache"))
     stop = threading.Event()
     changed: list[tuple[int, int, int]] = []

@@ -8,7 +8,16 @@ import os
 import subprocess
 from pathlib import Path
 
-from cloud_support import OTHER, STAFF, cloud, folder_state, make_home, make_tree, wait_state
+from cloud_support import (
+    LOCKED,
+    OTHER,
+    STAFF,
+    cloud,
+    folder_state,
+    make_home,
+    make_tree,
+    wait_state,
+)
 from commands import it_trusted, run
 from conftest import ENROLLED, GuarddFactory
 from test_signing_support import Homes, homes_fixture
@@ -18,7 +27,6 @@ from sim.daemon import wait_for
 from sim.env import real_env
 
 homes = homes_fixture
-LOCKED = (0o000, 0, 0)
 ALLOW_SYNCTHING = ENROLLED + '\n[[cloud]]\nprovider = "syncthing"\n'
 
 
@@ -28,7 +36,6 @@ def test_a_renamed_blocked_folder_keeps_its_original_record(
     root = world / "homes"
     home = make_home(root)
     sync = home / "Sync"
-    sync.mkdir()
     make_tree(sync, markers=(".stfolder",))
     daemon = guardd(homes=[root])
     wait_state(daemon, sync, "blocked")
@@ -54,7 +61,6 @@ def test_an_approval_does_not_follow_a_path_to_another_folder(
     home = make_home(root)
     approved, personal = home / "Dropbox", home / "Personal"
     for folder in (approved, personal):
-        folder.mkdir()
         make_tree(folder, markers=(".dropbox", ".dropbox.cache"))
     daemon = guardd(homes=[root])
     it, _ = it_trusted(daemon, homes, world)
@@ -116,7 +122,6 @@ def test_someone_elses_marker_does_not_lock_the_owner_out(
     marker.touch()
     os.chown(marker, OTHER, OTHER)  # planted by another user
     sentinel = home / "Sentinel"
-    sentinel.mkdir()
     make_tree(sentinel, markers=(".stfolder",))
     wait_state(daemon, sentinel, "blocked")
     assert str(shared) not in cloud(daemon)

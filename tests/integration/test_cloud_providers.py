@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cloud_support import STAFF, folder_state, make_home, make_tree, wait_state
+from cloud_support import LOCKED, STAFF, folder_state, make_home, make_tree, wait_state
 from conftest import GuarddFactory
 
 Setup = Callable[[Path], Path]  # makes a provider's folder (and config) in a home; its path
@@ -17,7 +17,6 @@ Setup = Callable[[Path], Path]  # makes a provider's folder (and config) in a ho
 
 def _folder(home: Path, relative: str, markers: tuple[str, ...] = ()) -> Path:
     folder = home / relative
-    folder.mkdir(parents=True)
     make_tree(folder, markers=markers)
     return folder
 
@@ -104,5 +103,5 @@ def test_each_provider_is_found_and_blocked(
     shown = wait_state(daemon, folder, "blocked")
     assert shown["provider"] == provider
     assert shown["evidence"]
-    assert folder_state(folder) == (0o000, 0, 0)
+    assert folder_state(folder) == LOCKED
     assert folder_state(home) == (0o755, STAFF, STAFF)  # the home itself is never touched

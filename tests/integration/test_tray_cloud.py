@@ -22,7 +22,6 @@ def test_the_tray_shows_a_blocked_folder_and_asks_for_it(
     root = world / "homes"
     home = make_home(root, "head", uid=0)  # the test's own user owns it, as staff would
     folder = home / "Dropbox"
-    folder.mkdir()
     make_tree(folder, uid=0, markers=(".dropbox", ".dropbox.cache"))
     daemon = guardd(homes=[root])
     wait_state(daemon, folder, "blocked")

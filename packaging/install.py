@@ -244,7 +244,8 @@ def uninstall(root: Path, keep_usb_closed: bool) -> int:
             systemctl("try-restart", "clamav-daemon.service")
     if root == Path("/") and not keep_usb_closed:
         opened = open_usb()
-        say(f"USB controllers back to the kernel's default (new devices allowed): {opened}")
+        names = ", ".join(opened) or "none found"
+        say(f"USB controllers back to the kernel's default (new devices allowed): {names}")
         say("devices guardd switched off stay off until they are unplugged")
     elif root == Path("/"):
         say("USB controllers left closed: new devices stay off until the next boot")
@@ -272,8 +273,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "install":
             return install(root, args.python)
         return uninstall(root, args.keep_usb_closed)
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"guardd install: failed: {e}", file=sys.stderr)
+    except subprocess.CalledProcessError as e:
+        command = " ".join(map(str, e.cmd))
+        print(f"guardd install: `{command}` failed (exit {e.returncode})", file=sys.stderr)
+        return 1
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        print(f"guardd install: failed: {e.strerror or e}{where}", file=sys.stderr)
         return 1
 
 

@@ -137,10 +137,16 @@ def _gone(daemon: GuarddProcess, device_id: str) -> bool:
     return daemon.device(device_id) is None
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:
-    """Poll `condition` until true; raise TimeoutError with `why()` after `timeout` seconds."""
+def wait_for(
+    condition: Callable[[], object],
+    timeout: float,
+    why: Callable[[], str],
+    interval: float = 0.01,
+) -> None:
+    """Poll `condition` until true (every `interval` seconds: longer where each check is
+    costly, as a command in the QEMU guest); raise TimeoutError with `why()` after `timeout`."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(why())
-        time.sleep(0.01)
+        time.sleep(interval)

@@ -141,7 +141,6 @@ class Agent:
             "ping": lambda r: {},
             "run": self.run,
             "write_file": self.write_file,
-            "read_file": self.read_file,
             "mark": self.mark,
             "wait_uevent": self.wait_uevent,
             "wait_line": self.wait_line,
@@ -211,10 +210,6 @@ class Agent:
             file.write(base64.b64decode(r["data"]))
         os.chmod(path, r.get("mode", 0o644))
         return {}
-
-    def read_file(self, r: dict[str, Any]) -> dict[str, Any]:
-        with open(r["path"], "rb") as file:
-            return {"data": base64.b64encode(file.read(MAX_OUTPUT)).decode()}
 
     def mark(self, r: dict[str, Any]) -> dict[str, Any]:
         sizes = {}

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -168,10 +167,6 @@ class AgentClient:
         """Write a file in the guest."""
         self.call("write_file", path=path, data=base64.b64encode(data).decode(), mode=mode)
 
-    def read_file(self, path: str) -> bytes:
-        """Read a file from the guest."""
-        return base64.b64decode(self.call("read_file", path=path)["data"])
-
     def close(self) -> None:
         """Close the connection."""
         self.sock.close()
@@ -315,7 +310,3 @@ class Guest:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-
-    def cleanup(self) -> None:
-        """Remove the guest's sockets and console log (keep them if you want them)."""
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tray.dialog import ExceptionDialog
 
 log = logging.getLogger(__name__)
+STILL_RUNNING = "guard-tray keeps running and sends its messages as desktop notifications"
 
 STARTING = TrayState(connected=False, problem="starting")
 
@@ -128,7 +129,7 @@ class TrayApp:
                 shield(status_of(state)), messages.tooltip(state), self._on_action
             )
         except NoTrayError as e:
-            log.warning("no tray can show the icon here (%s); notifications still work", e)
+            log.warning("no tray can show the icon here (%s); %s", e, STILL_RUNNING)
             return self._run_without_tray()
         log.info("showing the icon with pystray's %s backend", self._icon.backend)
         self._draw()
@@ -156,7 +157,7 @@ class TrayApp:
     def _check_embedded(self) -> bool:
         if self._icon is not None and self._icon.embedded() is False:
             log.warning(
-                "no system tray is showing the icon (does this desktop have one?); "
-                "notifications still work"
+                "no system tray is showing the icon (does this desktop have one?); %s",
+                STILL_RUNNING,
             )
         return False

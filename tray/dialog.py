@@ -10,6 +10,7 @@ import gi
 gi.require_version("Gtk", "3.0")
 from gi.repository import Gtk  # noqa: E402 - gi needs its version set first
 
+from guardd.exceptions.requests import MAX_REASON_CHARS  # noqa: E402
 from tray.form import DEFAULT_DURATION, DURATIONS, ExceptionForm, reason_problem  # noqa: E402
 from tray.menu import Target  # noqa: E402
 
@@ -44,7 +45,7 @@ class ExceptionDialog:
         box.add(intro)
         box.add(Gtk.Label(label="Why do you need it?", xalign=0))
         self._reason = Gtk.Entry()
-        self._reason.set_max_length(500)
+        self._reason.set_max_length(MAX_REASON_CHARS)
         self._reason.set_activates_default(True)
         self._reason.set_placeholder_text("for example: governors' papers from the clerk")
         self._reason.connect("changed", self._changed)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from guardd.errors import GuarddError
+from guardd.exceptions.requests import clean_reason
 from tray.menu import Target
 
 # (what the person reads, what guardd reads)
@@ -18,8 +20,6 @@ DURATIONS = (
     ("30 days", "30d"),
 )
 DEFAULT_DURATION = "1d"
-MIN_REASON = 3
-MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,11 @@ class ExceptionForm:
 
 
 def reason_problem(reason: str) -> str | None:
-    """Why the reason cannot be sent yet, in words (None when it can)."""
-    length = len(" ".join(reason.split()))
-    if length < MIN_REASON:
-        return "Please say in a few words why you need it."
-    if length > MAX_REASON:
-        return f"Please keep it under {MAX_REASON} characters."
+    """Why the reason cannot be sent yet, in words (None when it can): guardd's own check."""
+    try:
+        clean_reason(reason)
+    except GuarddError as e:
+        return e.message[:1].upper() + e.message[1:] + "."
     return None
 
 

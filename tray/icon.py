@@ -80,6 +80,8 @@ class TrayIcon:
     """The shield in the tray, its tooltip and its menu."""
 
     def __init__(self, image: Image.Image, title: str, on_action: Callable[[Action], None]):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise NoTrayError("there is no screen to show it on")
         self.backend = choose_backend()
         self._pystray = _import_pystray(self.backend)
         self._on_action = on_action

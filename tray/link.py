@@ -24,7 +24,6 @@ from tray.views import (
     Folder,
     devices_from,
     folders_from,
-    identity_from,
     requests_from,
 )
 
@@ -66,7 +65,6 @@ def snapshot(client: Client) -> TrayState:
     """Everything the tray shows, read from guardd now."""
     return TrayState(
         connected=True,
-        identity=identity_from(client.call(Op.HELLO)),
         devices=devices_from(client.call(Op.DEVICES)),
         folders=_cloud(client),
         requests=requests_from(client.call(Op.REQUESTS)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tray.views import Device, Folder, Identity, MyRequest
+from tray.views import Device, Folder, MyRequest
 
 
 class Status(StrEnum):
@@ -23,7 +23,6 @@ class TrayState:
     """A snapshot of guardd's answers (or of its absence)."""
 
     connected: bool
-    identity: Identity | None = None
     devices: tuple[Device, ...] = ()
     folders: tuple[Folder, ...] | None = None  # None: this guardd has no cloud folders
     requests: tuple[MyRequest, ...] = ()

@@ -78,15 +78,6 @@ class MyRequest:
     read_only: bool
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who the person is to guardd."""
-
-    user: str
-    uid: int
-    admin: bool
-
-
 VERDICT_PREFIXES = ("allowed: ", "blocked: ")
 
 
@@ -179,13 +170,6 @@ def request_from(r: object) -> MyRequest | None:
         until=number(r.get("until")),
         read_only=r.get("read_only") is True,
     )
-
-
-def identity_from(hello: object) -> Identity | None:
-    """guardd's answer to hello, or None when it is not shaped like one."""
-    if not isinstance(hello, dict) or type(hello.get("uid")) is not int:
-        return None
-    return Identity(text(hello.get("user"), 32), int(hello["uid"]), hello.get("admin") is True)
 
 
 def devices_from(result: object) -> tuple[Device, ...]:

@@ -53,8 +53,3 @@ def ready(status: str) -> bool:
 def stopping(status: str = "stopping: USB controllers stay closed") -> bool:
     """Tell systemd guardd is shutting down."""
     return notify("STOPPING=1", status_field(status))
-
-
-def status(text: str) -> bool:
-    """Update the one-line status `systemctl status guardd` shows."""
-    return notify(status_field(text))

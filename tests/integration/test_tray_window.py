@@ -262,7 +262,8 @@ def test_without_a_display_it_says_so_once_and_notifications_still_work(
     assert "cannot be used" in screen.wait_notification("QEMU QEMU USB HARDDRIVE blocked")
     log = screen.log()
     assert log.count("no tray can show the icon here") == 1, log
-    assert "notifications still work" in log
+    assert "there is no screen to show it on" in log
+    assert "sends its messages as desktop notifications" in log
     assert "Traceback" not in log, log
 
 

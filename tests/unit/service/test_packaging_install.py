@@ -135,3 +135,24 @@ def test_open_usb_sets_the_kernel_default_on_controllers_only(tmp_path: Path) ->
 def test_without_clamd_install_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert not install.configure_clamd(tmp_path)
     assert "install clamav-daemon" in capsys.readouterr().out
+
+
+def test_installing_as_a_user_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(install.os, "geteuid", lambda: 1000)
+    assert install.main(["install"]) == 2
+    assert capsys.readouterr().err == "guardd install: run as root (sudo make install)\n"
+
+
+def test_a_failing_command_is_named_in_one_line(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise install.subprocess.CalledProcessError(100, ["apt-get", "install", "clamav-daemon"])
+
+    monkeypatch.setattr(install, "install", broken)
+    assert install.main(["install", "--root", str(root)]) == 1
+    assert capsys.readouterr().err == (
+        "guardd install: `apt-get install clamav-daemon` failed (exit 100)\n"
+    )

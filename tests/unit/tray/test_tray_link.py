@@ -35,7 +35,6 @@ class FakeClient:
 
 
 BASE: dict[str, object] = {
-    "hello": {"user": "clerk", "uid": 1000, "admin": False},
     "devices": [device()],
     "requests": [],
 }
@@ -66,7 +65,7 @@ def test_snapshot_without_cloud_folders_has_no_cloud_section() -> None:
     assert shown.connected
     assert shown.folders is None
     assert [d.id for d in shown.devices] == ["2-1"]
-    assert client.asked == ["hello", "devices", "cloud", "requests"]
+    assert client.asked == ["devices", "cloud", "requests"]  # no hello: nothing shows it
 
 
 def test_snapshot_with_cloud_folders() -> None:
@@ -83,7 +82,7 @@ def test_other_cloud_errors_are_not_mistaken_for_no_cloud() -> None:
 
 
 def test_the_form_becomes_guardds_request() -> None:
-    assert reason_problem("") is not None
+    assert reason_problem("") == "Please say why you need this (a few words are enough)."
     assert reason_problem("  a  ") is not None
     assert reason_problem("x" * 501) is not None
     assert reason_problem("papers for the governors") is None

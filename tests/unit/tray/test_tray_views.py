@@ -10,7 +10,6 @@ from tray.views import (
     device_from,
     devices_from,
     folder_from,
-    identity_from,
     request_from,
     requests_from,
     text,
@@ -68,7 +67,7 @@ def test_entries_of_the_wrong_shape_are_left_out() -> None:
     assert len(devices_from([device(str(n)) for n in range(MAX_ITEMS + 10)])) == MAX_ITEMS
 
 
-def test_folders_requests_and_identity() -> None:
+def test_folders_and_requests() -> None:
     f = folder_from(folder(state="approved", until=1_800_000_000))
     assert f is not None
     assert (f.provider, f.state, f.until) == ("Dropbox", "approved", 1_800_000_000.0)
@@ -83,6 +82,3 @@ def test_folders_requests_and_identity() -> None:
     assert folder_request.what == "folder /home/a/Dropbox"
     newest_first = requests_from([request("req-1"), request("req-2")])
     assert [r.id for r in newest_first] == ["req-2", "req-1"]
-    assert identity_from({"user": "clerk", "uid": 1000, "admin": True}) is not None
-    assert identity_from({"user": "clerk", "uid": True}) is None
-    assert identity_from(["clerk"]) is None

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tray.state import TrayState
-from tray.views import Identity, devices_from, folders_from, requests_from
-
-ME = Identity("clerk", 1000, admin=False)
+from tray.views import devices_from, folders_from, requests_from
 
 
 def device(
@@ -73,7 +71,6 @@ def state(
 ) -> TrayState:
     return TrayState(
         connected=True,
-        identity=ME,
         devices=devices_from(devices or []),
         folders=None if folders is None else folders_from(folders),
         requests=requests_from(requests or []),
